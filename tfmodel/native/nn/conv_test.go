@@ -97,6 +97,8 @@ var cvCases = []cvCase{
 	{name: "valid3x3", n: 2, h: 6, w: 5, c: 2, kh: 3, kw: 2, out: 3, sh: 1, sw: 1, dh: 1, dw: 1, padding: "VALID"},
 	{name: "stride2odd", n: 1, h: 7, w: 9, c: 3, kh: 3, kw: 3, out: 2, sh: 2, sw: 2, dh: 1, dw: 1, padding: "SAME"},
 	{name: "stride2validOdd", n: 1, h: 7, w: 7, c: 2, kh: 3, kw: 3, out: 2, sh: 2, sw: 2, dh: 1, dw: 1, padding: "VALID"},
+	{name: "stride2evenK3", n: 1, h: 8, w: 10, c: 2, kh: 3, kw: 3, out: 3, sh: 2, sw: 2, dh: 1, dw: 1, padding: "SAME"},
+	{name: "k2same", n: 1, h: 4, w: 5, c: 2, kh: 2, kw: 2, out: 2, sh: 1, sw: 1, dh: 1, dw: 1, padding: "SAME"},
 	{name: "stride2even4x4", n: 1, h: 8, w: 6, c: 2, kh: 4, kw: 4, out: 3, sh: 2, sw: 2, dh: 1, dw: 1, padding: "SAME"},
 	{name: "explicit", n: 1, h: 5, w: 4, c: 2, kh: 3, kw: 3, out: 3, sh: 1, sw: 2, dh: 1, dw: 1, padding: "EXPLICIT", explicit: []int{2, 0, 1, 3}},
 	{name: "dilation2", n: 1, h: 8, w: 7, c: 2, kh: 3, kw: 3, out: 2, sh: 1, sw: 1, dh: 2, dw: 2, padding: "SAME"},
