@@ -293,7 +293,7 @@ func checkSlopeShape(a, out []int) error {
 		s = s[1:]
 	}
 	if len(s) > len(out) || !tensor.SameShape(s, out[len(out)-len(s):]) {
-		return fmt.Errorf("Prelu slopes of shape %s do not match the trailing dimensions of %s", tensor.ShapeString(a), tensor.ShapeString(out))
+		return fmt.Errorf("slopes of shape %s (Prelu alpha) do not match the trailing dimensions of %s", tensor.ShapeString(a), tensor.ShapeString(out))
 	}
 	return nil
 }
