@@ -37,32 +37,50 @@ func nnParallelFor(n, minPerWorker int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// Scratch buffers for the hot paths (im2col columns and their gradients),
-// recycled through sync.Pools so a forward pass does not allocate them
-// per call.
-var nnScratch32, nnScratch64 sync.Pool
+// Scratch buffers for the hot paths (im2col columns and their gradients).
+// A few buffers are kept in small bounded free lists that, unlike a
+// sync.Pool, survive garbage collections: a forward pass through a model
+// allocates large tensors, so GCs run between two convolutions and would
+// empty a pool every time, making each convolution fault in fresh memory.
+var (
+	nnScratch32 = make(chan []float32, 4)
+	nnScratch64 = make(chan []float64, 4)
+)
 
 // nnGetScratch returns a slice of length n with unspecified contents.
 func nnGetScratch[T tensor.Float](n int) []T {
-	var z T
-	var p *sync.Pool
-	if _, ok := any(z).(float32); ok {
-		p = &nnScratch32
-	} else {
-		p = &nnScratch64
+	var s []T
+	switch ch := any(&s).(type) {
+	case *[]float32:
+		select {
+		case *ch = <-nnScratch32:
+		default:
+		}
+	case *[]float64:
+		select {
+		case *ch = <-nnScratch64:
+		default:
+		}
 	}
-	if v, ok := p.Get().(*[]T); ok && cap(*v) >= n {
-		return (*v)[:n]
+	if cap(s) >= n {
+		return s[:n]
 	}
 	return make([]T, n)
 }
 
-// nnPutScratch returns a slice from nnGetScratch to its pool.
+// nnPutScratch returns a slice from nnGetScratch to its free list (or
+// drops it when the list is full).
 func nnPutScratch[T tensor.Float](s []T) {
-	var z T
-	if _, ok := any(z).(float32); ok {
-		nnScratch32.Put(&s)
-	} else {
-		nnScratch64.Put(&s)
+	switch v := any(s).(type) {
+	case []float32:
+		select {
+		case nnScratch32 <- v:
+		default:
+		}
+	case []float64:
+		select {
+		case nnScratch64 <- v:
+		default:
+		}
 	}
 }
