@@ -26,7 +26,7 @@ func Example() {
 		return
 	}
 	x := tensor.FromFloat32([]float32{1, 2, 3, 4, 5, 6, 7, 8, 9}, 1, 3, 3, 1) // one 3x3 image
-	f := tensor.FromFloat32([]float32{1, 0, 0, -1}, 2, 2, 1, 1)                // 2x2 filter: x[i,j] - x[i+1,j+1]
+	f := tensor.FromFloat32([]float32{1, 0, 0, -1}, 2, 2, 1, 1)               // 2x2 filter: x[i,j] - x[i+1,j+1]
 	b := tensor.FromFloat32([]float32{5}, 1)
 	c := &kernel.Context{Node: node}
 	out, err := def.Forward(c, []*tensor.Tensor{x, f, b})
