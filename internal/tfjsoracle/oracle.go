@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,9 +45,10 @@ func New(t testing.TB) *Oracle {
 }
 
 // ModelPath returns the model.json of a graph-model by name: the
-// directory .deps/graphmodels/<name> that `make graphmodels` unpacks, or,
-// for the @vladmandic/human models, <name>.json as shipped in the npm
-// package. The test is skipped when neither exists.
+// directory .deps/graphmodels/<name> that `make graphmodels` unpacks
+// (e.g. "nsfwjs-mobilenetv2", "human-emotion"), or, for "human-<m>", the
+// file models/<m>.json as shipped in the @vladmandic/human npm package.
+// The test is skipped when neither exists.
 func ModelPath(t testing.TB, name string) string {
 	t.Helper()
 	dir := filepath.Join(testenv.RepoRoot(), ".deps", "graphmodels", name)
@@ -54,8 +56,10 @@ func ModelPath(t testing.TB, name string) string {
 		return p
 	}
 	npm := testenv.NPMDir(t)
-	if p := filepath.Join(npm, "@vladmandic", "human", "models", name+".json"); fileExists(p) {
-		return p
+	if m, ok := strings.CutPrefix(name, "human-"); ok {
+		if p := filepath.Join(npm, "@vladmandic", "human", "models", m+".json"); fileExists(p) {
+			return p
+		}
 	}
 	testenv.GraphModels(t) // skips (or fails under CI) when nothing is unpacked
 	t.Skipf("graph-model %s not found under %s", name, dir)

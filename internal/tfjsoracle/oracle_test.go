@@ -16,7 +16,7 @@ import (
 // forward pass (computed in the same call as extra batch items).
 func TestOracleSelfConsistent(t *testing.T) {
 	o := New(t)
-	path := ModelPath(t, "liveness")
+	path := ModelPath(t, "human-liveness")
 	m, err := ReadModel(path)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestOracleSelfConsistent(t *testing.T) {
 // difference computed by feeding that node with a ± eps·v.
 func TestOracleNodeGradient(t *testing.T) {
 	o := New(t)
-	path := ModelPath(t, "emotion")
+	path := ModelPath(t, "human-emotion")
 	m, err := ReadModel(path)
 	if err != nil {
 		t.Fatal(err)

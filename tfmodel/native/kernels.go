@@ -1,0 +1,9 @@
+package native
+
+// The kernel families register themselves in init functions; importing
+// them here makes `import "github.com/tbviz/tbviz/tfmodel/native"` link
+// every kernel.
+import (
+	_ "github.com/tbviz/tbviz/tfmodel/native/mathops"
+	_ "github.com/tbviz/tbviz/tfmodel/native/nn"
+)
