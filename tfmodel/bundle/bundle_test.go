@@ -24,7 +24,9 @@ import (
 
 // sharedPrefixes returns the variables/variables prefix of every shared
 // SavedModel.
-func sharedPrefixes(t *testing.T) map[string]string {
+func sharedPrefixes(t *testing.T) map[string]string { return sharedPrefixesTB(t) }
+
+func sharedPrefixesTB(t testing.TB) map[string]string {
 	t.Helper()
 	dir := testenv.SharedModels(t)
 	idx, err := filepath.Glob(filepath.Join(dir, "*", "variables", "variables.index"))

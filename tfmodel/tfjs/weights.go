@@ -224,14 +224,7 @@ func attach(node *nodepb.NodeDef, s spec, raw []byte) error {
 	switch s.DType {
 	case "float32":
 		dt = typespb.DataType_DT_FLOAT
-		vals, err := decodeFloat32(s, raw)
-		if err != nil {
-			return err
-		}
-		content = make([]byte, 4*len(vals))
-		for i, v := range vals {
-			binary.LittleEndian.PutUint32(content[4*i:], math.Float32bits(v))
-		}
+		content = decodeFloat32(s, raw)
 	case "int32":
 		dt = typespb.DataType_DT_INT32
 		if q := s.Quantization; q != nil {
@@ -284,25 +277,26 @@ func quantized(dt string, raw []byte, i int) float64 {
 	return float64(binary.LittleEndian.Uint16(raw[2*i:]))
 }
 
-// decodeFloat32 decodes a float32 weight: raw float32, affine uint8/uint16
-// (v*scale + min, computed in float64 and rounded once to float32, as TF.js
-// does in JavaScript doubles) or IEEE half precision.
-func decodeFloat32(s spec, raw []byte) ([]float32, error) {
-	out := make([]float32, s.n)
+// decodeFloat32 decodes a float32 weight into little-endian float32
+// bytes: raw float32, affine uint8/uint16 (v*scale + min, computed in
+// float64 and rounded once to float32, as TF.js does in JavaScript doubles)
+// or IEEE half precision. checkSpec has validated the quantization.
+func decodeFloat32(s spec, raw []byte) []byte {
 	q := s.Quantization
-	switch {
-	case q == nil:
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
-	case q.DType == "float16":
-		for i := range out {
-			out[i] = Float16(binary.LittleEndian.Uint16(raw[2*i:]))
-		}
-	default:
-		return Dequantize(q.DType, raw, *q.Scale, *q.Min)
+	if q == nil {
+		return raw
 	}
-	return out, nil
+	out := make([]byte, 4*s.n)
+	for i := range s.n {
+		var v float32
+		if q.DType == "float16" {
+			v = Float16(binary.LittleEndian.Uint16(raw[2*i:]))
+		} else {
+			v = float32(quantized(q.DType, raw, i)*(*q.Scale) + *q.Min)
+		}
+		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
+	}
+	return out
 }
 
 // Dequantize decodes TF.js affine-quantized weights: each stored uint8 or
