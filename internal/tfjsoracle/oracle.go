@@ -79,6 +79,10 @@ type Request struct {
 	// Input is the name of the input node X is fed to.
 	Input string
 	X     *tensor.Tensor
+	// RelaxInputShape makes every dimension of the input Placeholder
+	// unknown, so X may have any size (for fully convolutional parts of a
+	// model evaluated at a cheaper resolution).
+	RelaxInputShape bool
 	// Feeds are extra tensors fed with X for Fetch (intermediate nodes:
 	// the graph is cut there), keyed by node name.
 	Feeds map[string]*tensor.Tensor
@@ -139,6 +143,7 @@ type wireRequest struct {
 	Fetch      []string   `json:"fetch,omitempty"`
 	InputGrad  *wireGrad  `json:"inputGrad,omitempty"`
 	NodeGrad   *wireGrad  `json:"nodeGrad,omitempty"`
+	Relax      bool       `json:"relaxInputShape,omitempty"`
 	OutDir     string     `json:"outDir"`
 }
 
@@ -175,7 +180,7 @@ func (o *Oracle) Run(ctx context.Context, req Request) (*Result, error) {
 	if st, err := os.Stat(model); err == nil && st.IsDir() {
 		model = filepath.Join(model, "model.json")
 	}
-	w := wireRequest{Model: model, Input: req.Input, InputShape: req.X.Shape, Fetch: req.Fetch, OutDir: dir}
+	w := wireRequest{Model: model, Input: req.Input, InputShape: req.X.Shape, Fetch: req.Fetch, OutDir: dir, Relax: req.RelaxInputShape}
 	if w.InputShape == nil {
 		w.InputShape = []int{}
 	}

@@ -30,6 +30,21 @@ async function main() {
   const req = JSON.parse(fs.readFileSync(reqPath, 'utf8'));
 
   const modelJSON = JSON.parse(fs.readFileSync(req.model, 'utf8'));
+  if (req.relaxInputShape) {
+    // Accept any spatial size: the input Placeholder's dimensions become -1
+    // (for fully convolutional parts of a model, at a cheaper resolution).
+    for (const n of modelJSON.modelTopology.node) {
+      if (n.name === req.input && n.attr && n.attr.shape && n.attr.shape.shape) {
+        for (const d of n.attr.shape.shape.dim || []) d.size = '-1';
+      }
+    }
+    if (modelJSON.signature && modelJSON.signature.inputs) {
+      for (const k of Object.keys(modelJSON.signature.inputs)) {
+        const ts = modelJSON.signature.inputs[k].tensorShape;
+        if (ts && ts.dim) for (const d of ts.dim) d.size = '-1';
+      }
+    }
+  }
   const dir = path.dirname(req.model);
   const handler = {
     load: async () => {
