@@ -14,7 +14,7 @@ import (
 func Example() {
 	cam := make([]float32, 7*7)
 	cam[3*7+4] = 5 // one hot spot
-	cam[3*7+3] = 2
+	cam[3*7+3] = 2 // the upsampled peak is at row 112, column 143
 
 	photo := image.NewRGBA(image.Rect(0, 0, 224, 224))
 	draw.Draw(photo, photo.Bounds(), image.NewUniform(color.RGBA{90, 120, 60, 255}), image.Point{}, draw.Src)
@@ -33,7 +33,7 @@ func Example() {
 	}, []string{"input", "Grad-CAM", "overlay"}, render.Options{})
 
 	fmt.Println(panel.Bounds().Dx(), "px wide")
-	fmt.Println("hot spot:", cmap.At(float64(heat[112*224+144])))
+	fmt.Println("hot spot:", cmap.At(float64(heat[112*224+143])))
 	// Output:
 	// 688 px wide
 	// hot spot: {128 0 0 255}
