@@ -145,22 +145,30 @@ func bilinear[T tensor.Float](g *resizeGeom, x, y []T) {
 	ylo, yhi, yl := resizeLinearAxis(g.h, g.oh, g.align, g.halfPixel)
 	xlo, xhi, xl := resizeLinearAxis(g.w, g.ow, g.align, g.halfPixel)
 	C := g.c
+	// Column offsets and weights, shared by every row.
+	xa, xb := make([]int, g.ow), make([]int, g.ow)
+	xw := make([]T, g.ow)
+	for ox := range g.ow {
+		xa[ox], xb[ox], xw[ox] = xlo[ox]*C, xhi[ox]*C, T(xl[ox])
+	}
+	rowLen := g.w * C
 	for b := range g.n {
-		img := x[b*g.h*g.w*C:]
+		img := x[b*g.h*rowLen : (b+1)*g.h*rowLen]
 		for oy := range g.oh {
-			top := img[ylo[oy]*g.w*C:]
-			bot := img[yhi[oy]*g.w*C:]
+			top := img[ylo[oy]*rowLen : (ylo[oy]+1)*rowLen]
+			bot := img[yhi[oy]*rowLen : (yhi[oy]+1)*rowLen]
 			dy := T(yl[oy])
+			o := (b*g.oh + oy) * g.ow * C
+			out := y[o : o+g.ow*C]
 			for ox := range g.ow {
-				dx := T(xl[ox])
-				o := ((b*g.oh+oy)*g.ow + ox) * C
-				tl, tr := top[xlo[ox]*C:xlo[ox]*C+C], top[xhi[ox]*C:xhi[ox]*C+C]
-				bl, br := bot[xlo[ox]*C:xlo[ox]*C+C], bot[xhi[ox]*C:xhi[ox]*C+C]
-				out := y[o : o+C]
-				for ch := range out {
-					t := tl[ch] + (tr[ch]-tl[ch])*dx
-					bb := bl[ch] + (br[ch]-bl[ch])*dx
-					out[ch] = t + (bb-t)*dy
+				a, bb, dx := xa[ox], xb[ox], xw[ox]
+				base := ox * C
+				for ch := range C {
+					tl, tr := top[a+ch], top[bb+ch]
+					bl, br := bot[a+ch], bot[bb+ch]
+					t := tl + (tr-tl)*dx
+					u := bl + (br-bl)*dx
+					out[base+ch] = t + (u-t)*dy
 				}
 			}
 		}
