@@ -44,6 +44,9 @@ func binaryForward(op binOp) kernel.ForwardFunc {
 		if a.DType != b.DType {
 			return nil, c.Errorf("operands have different types %v and %v", a.DType, b.DType)
 		}
+		if a.DType == tensor.Int32 || a.DType == tensor.Int64 {
+			return intBinary(c, op, a, b)
+		}
 		if err := checkFloat(c, a, "operand"); err != nil {
 			return nil, err
 		}
@@ -248,6 +251,9 @@ func binaryBackward(op binOp) kernel.BackwardFunc {
 			return []*tensor.Tensor{nil, nil}, nil
 		}
 		a, b := in[0], in[1]
+		if !a.DType.IsFloat() || g.DType != a.DType {
+			return []*tensor.Tensor{nil, nil}, nil // integer arithmetic has no gradient
+		}
 		var ga, gb *tensor.Tensor
 		if a.DType == tensor.Float32 {
 			ga, gb = binaryGradT(op, a, b, g, tensor.Data[float32])
@@ -316,4 +322,36 @@ func binaryGradT[T tensor.Float](op binOp, a, b, g *tensor.Tensor, data func(*te
 		}
 	})
 	return ga, gb
+}
+
+// intBinary evaluates a binary op on int32/int64 operands (shape
+// arithmetic) through float64, which is exact below 2^53; integer Div
+// truncates toward zero like C. Integer results have no gradient.
+func intBinary(c *kernel.Context, op binOp, a, b *tensor.Tensor) ([]*tensor.Tensor, error) {
+	if op == binPow || op == binSqDiff || (op == binDiv && c.Node.Op == "RealDiv") {
+		return nil, c.Errorf("%v operands are not supported by %s", a.DType, c.Node.Op)
+	}
+	af, _ := a.Cast(tensor.Float64)
+	bf, _ := b.Cast(tensor.Float64)
+	if op == binDiv {
+		for _, v := range bf.F64 {
+			if v == 0 {
+				return nil, c.Errorf("integer division by zero")
+			}
+		}
+	}
+	z, err := binary(op, af, bf)
+	if err != nil {
+		return nil, c.Errorf("%v", err)
+	}
+	if op == binDiv {
+		for i, v := range z.F64 {
+			z.F64[i] = math.Trunc(v)
+		}
+	}
+	zi, err := z.Cast(a.DType)
+	if err != nil {
+		return nil, c.Errorf("%v", err)
+	}
+	return []*tensor.Tensor{zi}, nil
 }

@@ -454,3 +454,20 @@ func BenchmarkMulBroadcastBatchChannel(b *testing.B) {
 		kerneltest.MustForward(b, n, x, s)
 	}
 }
+
+func TestIntBinary(t *testing.T) {
+	a := tensor.FromInt32([]int32{7, -7, 6}, 3)
+	b := tensor.FromInt32([]int32{2}, 1)
+	for op, want := range map[string][]int32{"Div": {3, -3, 3}, "Mul": {14, -14, 12}, "AddV2": {9, -5, 8}, "Maximum": {7, 2, 6}} {
+		y := kerneltest.MustForward(t, kerneltest.Node(op, 1, nil), a, b)[0]
+		if y.DType != tensor.Int32 || y.I32[0] != want[0] || y.I32[1] != want[1] || y.I32[2] != want[2] {
+			t.Errorf("int32 %s = %v, want %v", op, y, want)
+		}
+	}
+	if _, err := kerneltest.Forward(kerneltest.Node("Div", 1, nil), a, tensor.FromInt32([]int32{0}, 1)); err == nil {
+		t.Error("integer division by zero: no error")
+	}
+	if _, err := kerneltest.Forward(kerneltest.Node("RealDiv", 1, nil), a, b); err == nil {
+		t.Error("RealDiv of int32: no error")
+	}
+}
