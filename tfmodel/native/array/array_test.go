@@ -345,3 +345,18 @@ func TestStridedSlice(t *testing.T) {
 		expectErr(t, b.name, err, b.msg)
 	}
 }
+
+func TestAbsurdSizesRejected(t *testing.T) {
+	x := iota64(2, 2)
+	big := &tensor.Tensor{DType: tensor.Int64, Shape: []int{2, 2}, I64: []int64{1 << 40, 0, 0, 0}}
+	_, err := kerneltest.Forward(kerneltest.Node("Pad", 1, nil), x, big)
+	expectErr(t, "huge pad", err, "too large")
+	_, err = kerneltest.Forward(kerneltest.Node("Tile", 1, nil), x, &tensor.Tensor{DType: tensor.Int64, Shape: []int{2}, I64: []int64{1 << 40, 1 << 40}})
+	expectErr(t, "huge tile", err, "too large")
+	_, err = kerneltest.Forward(kerneltest.Node("Reshape", 1, nil), x, &tensor.Tensor{DType: tensor.Int64, Shape: []int{2}, I64: []int64{1 << 40, 1 << 40}})
+	expectErr(t, "huge reshape", err, "too large")
+	_, err = kerneltest.Forward(kerneltest.Node("Fill", 1, nil), &tensor.Tensor{DType: tensor.Int64, Shape: []int{2}, I64: []int64{1 << 40, 1 << 40}}, tensor.Scalar(tensor.Float32, 1))
+	expectErr(t, "huge fill", err, "more than")
+	_, err = kerneltest.Forward(kerneltest.Node("Split", 1, attrs{"num_split": graph.IntAttr(1 << 30)}), scalar32(0), tensor.New(tensor.Float32, 0, 2))
+	expectErr(t, "huge split", err, "equal parts")
+}

@@ -301,7 +301,7 @@ func splitForward(c *kernel.Context, in []*tensor.Tensor) ([]*tensor.Tensor, err
 	if err != nil {
 		return nil, c.Errorf("%v", err)
 	}
-	if num <= 0 || x.Shape[axis]%num != 0 {
+	if num <= 0 || num > max(x.Shape[axis], 1) || x.Shape[axis]%num != 0 {
 		return nil, c.Errorf("cannot split dimension %d of size %d into %d equal parts", axis, x.Shape[axis], num)
 	}
 	sizes := make([]int, num)

@@ -57,6 +57,9 @@ func padPlan(c *kernel.Context, in []int, paddings *tensor.Tensor, mode padMode)
 		if before < 0 || after < 0 {
 			return nil, nil, c.Errorf("paddings of dimension %d are negative: [%d, %d]", d, before, after)
 		}
+		if before > tensor.MaxElements || after > tensor.MaxElements {
+			return nil, nil, c.Errorf("paddings of dimension %d are too large: [%d, %d]", d, before, after)
+		}
 		limit := n // SYMMETRIC
 		if mode == padReflect {
 			limit = n - 1

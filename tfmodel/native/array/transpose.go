@@ -71,6 +71,9 @@ func tilePlan(c *kernel.Context, in []int, mult *tensor.Tensor) ([]int, [][]int,
 		if k < 0 {
 			return nil, nil, c.Errorf("multiples %v has a negative entry", m)
 		}
+		if in[d] > 0 && k > tensor.MaxElements/in[d] {
+			return nil, nil, c.Errorf("multiples %v: tiled dimension %d is too large", m, d)
+		}
 		out[d] = in[d] * k
 	}
 	if err := tensor.CheckShape(out); err != nil {
