@@ -47,7 +47,6 @@ func robustPool() []*tensor.Tensor {
 	}
 }
 
-
 // TestNoPanics feeds every op random combinations of odd tensors (wrong
 // ranks, dtypes, empty, huge shape values) and odd attributes; each call
 // must return a result or an error, never panic. Backward runs on the
