@@ -4,6 +4,7 @@ package native
 // them here makes `import "github.com/tbviz/tbviz/tfmodel/native"` link
 // every kernel.
 import (
+	_ "github.com/tbviz/tbviz/tfmodel/native/array"
 	_ "github.com/tbviz/tbviz/tfmodel/native/mathops"
 	_ "github.com/tbviz/tbviz/tfmodel/native/nn"
 )
