@@ -155,21 +155,50 @@ func ReadLogdir(dir string) (*Logdir, error) {
 		files := byDir[name]
 		sort.Strings(files)
 		run := &Run{Name: filepath.ToSlash(name)}
-		meta := map[string]*summarypb.SummaryMetadata{}
+		var recs []record
 		for _, path := range files {
 			rel, _ := filepath.Rel(dir, path)
 			rel = filepath.ToSlash(rel)
-			ld.Problems = readRunFile(path, rel, run, meta, ld.Problems)
+			recs, ld.Problems = readRunFile(path, rel, run, recs, ld.Problems)
+		}
+		// A tag's metadata is the first one found in the run, even if an
+		// earlier value of the tag lost its own to corruption.
+		meta := map[string]*summarypb.SummaryMetadata{}
+		for _, rec := range recs {
+			for _, v := range rec.ev.GetSummary().GetValue() {
+				if _, ok := meta[v.GetTag()]; !ok && v.GetMetadata() != nil {
+					meta[v.GetTag()] = v.GetMetadata()
+				}
+			}
+		}
+		for _, rec := range recs {
+			for _, v := range rec.ev.GetSummary().GetValue() {
+				val, err := decodeValue(rec.ev, v, meta)
+				if err != nil {
+					ld.Problems = append(ld.Problems, Problem{File: rec.file, Err: fmt.Errorf("%s: record %d: tag %q step %d: %w",
+						rec.file, rec.index, v.GetTag(), rec.ev.GetStep(), err)})
+					continue
+				}
+				val.File = rec.file
+				run.Values = append(run.Values, val)
+			}
 		}
 		ld.Runs = append(ld.Runs, run)
 	}
 	return ld, nil
 }
 
-func readRunFile(path, rel string, run *Run, meta map[string]*summarypb.SummaryMetadata, problems []Problem) []Problem {
+// record is one event read from a run's file.
+type record struct {
+	ev    *Event
+	file  string
+	index int
+}
+
+func readRunFile(path, rel string, run *Run, recs []record, problems []Problem) ([]record, []Problem) {
 	r, err := Open(path)
 	if err != nil {
-		return append(problems, Problem{File: rel, Err: err})
+		return recs, append(problems, Problem{File: rel, Err: err})
 	}
 	defer r.Close()
 	r.name = rel
@@ -187,24 +216,15 @@ func readRunFile(path, rel string, run *Run, meta map[string]*summarypb.SummaryM
 			}
 			break
 		}
-		if file.Records == 0 {
+		if r.index == 1 { // the file's first record
 			file.FileVersion = ev.GetFileVersion()
 			file.Writer = ev.GetSourceMetadata().GetWriter()
 		}
 		file.Records++
-		for _, v := range ev.GetSummary().GetValue() {
-			val, err := decodeValue(ev, v, meta)
-			if err != nil {
-				problems = append(problems, Problem{File: rel, Err: fmt.Errorf("%s: record %d: tag %q step %d: %w",
-					rel, r.index-1, v.GetTag(), ev.GetStep(), err)})
-				continue
-			}
-			val.File = rel
-			run.Values = append(run.Values, val)
-		}
+		recs = append(recs, record{ev: ev, file: rel, index: r.index - 1})
 	}
 	run.Files = append(run.Files, file)
-	return problems
+	return recs, problems
 }
 
 // decodeValue decodes one summary value, tensor form or legacy form.
@@ -394,3 +414,6 @@ func (l *Logdir) Run(name string) *Run {
 	}
 	return nil
 }
+
+// summaryMetadata shortens the generated type's name.
+type summaryMetadata = summarypb.SummaryMetadata
