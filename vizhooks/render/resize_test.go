@@ -1,6 +1,7 @@
 package render
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -19,55 +20,74 @@ type resizeCase struct {
 	C    int       `json:"c"`
 	OutH int       `json:"outH"`
 	OutW int       `json:"outW"`
-	Data []float32 `json:"data"`
+	Data []float32 `json:"-"`
 }
 
-// tfjsResize runs testdata/resize_bilinear.js on cases.
+// tfjsResize runs testdata/resize_bilinear.js (TF.js
+// tf.image.resizeBilinear with half-pixel centres) on cases.
 func tfjsResize(t *testing.T, cases []resizeCase) [][]float32 {
 	t.Helper()
 	nm := testenv.NPMDir(t)
 	node := testenv.Node(t)
 	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in.json"), filepath.Join(dir, "out.json")
+	meta, in, out := filepath.Join(dir, "cases.json"), filepath.Join(dir, "in.bin"), filepath.Join(dir, "out.bin")
 	b, err := json.Marshal(map[string]any{"cases": cases})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(in, b, 0o644); err != nil {
+	var raw []byte
+	for _, k := range cases {
+		if len(k.Data) != k.H*k.W*k.C {
+			t.Fatalf("case %dx%dx%d has %d values", k.H, k.W, k.C, len(k.Data))
+		}
+		for _, v := range k.Data {
+			raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(v))
+		}
+	}
+	if err := os.WriteFile(meta, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(node, "testdata/resize_bilinear.js", nm, in, out)
-	if msg, err := cmd.CombinedOutput(); err != nil {
+	if err := os.WriteFile(in, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := exec.Command(node, "testdata/resize_bilinear.js", nm, meta, in, out).CombinedOutput(); err != nil {
 		t.Fatalf("node resize oracle: %v\n%s", err, msg)
 	}
-	var res struct{ Results [][]float32 }
-	b, err = os.ReadFile(out)
-	if err != nil {
+	if raw, err = os.ReadFile(out); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
+	res := make([][]float32, len(cases))
+	for i, k := range cases {
+		n := k.OutH * k.OutW * k.C
+		if len(raw) < 4*n {
+			t.Fatalf("oracle output too short at case %d", i)
+		}
+		res[i] = make([]float32, n)
+		for j := range res[i] {
+			res[i][j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
+		}
+		raw = raw[4*n:]
 	}
-	if len(res.Results) != len(cases) {
-		t.Fatalf("oracle returned %d results for %d cases", len(res.Results), len(cases))
+	if len(raw) != 0 {
+		t.Fatalf("oracle output has %d extra bytes", len(raw))
 	}
-	return res.Results
+	return res
 }
 
 func TestResizeBilinearMatchesTFJS(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	shapes := [][5]int{
-		{7, 7, 1, 224, 224},  // CAM map to MobileNet input
-		{7, 7, 1, 300, 451},  // to a landscape photo
-		{14, 10, 1, 37, 91},  // odd ratios
-		{3, 3, 1, 3, 3},      // identity
-		{5, 8, 3, 9, 4},      // mixed up/down, 3 channels
-		{40, 30, 3, 17, 11},  // downscale
-		{1, 1, 2, 4, 6},      // single pixel
-		{2, 9, 1, 1, 1},      // to one pixel
-		{6, 1, 1, 13, 1},     // a column
-		{8, 8, 4, 8, 8},      // identity, 4 channels
-		{7, 7, 1, 1000, 700}, // big upscale
+		{7, 7, 1, 224, 224}, // CAM map to MobileNet input
+		{7, 7, 1, 300, 451}, // to a landscape photo
+		{14, 10, 1, 37, 91}, // odd ratios
+		{3, 3, 1, 3, 3},     // identity
+		{5, 8, 3, 9, 4},     // mixed up/down, 3 channels
+		{40, 30, 3, 17, 11}, // downscale
+		{1, 1, 2, 4, 6},     // single pixel
+		{2, 9, 1, 1, 1},     // to one pixel
+		{6, 1, 1, 13, 1},    // a column
+		{8, 8, 4, 8, 8},     // identity, 4 channels
+		{7, 7, 1, 448, 300}, // big upscale
 	}
 	var cases []resizeCase
 	for _, s := range shapes {
