@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"image"
+	"image/color"
 
 	"image/draw"
 	"math"
@@ -59,12 +60,24 @@ func Overlay(base image.Image, heat []float32, cmap Colormap, alpha float64) *im
 	alpha = math.Min(alpha, 1)
 	out := image.NewRGBA(image.Rect(0, 0, w, h))
 	// Opaque 8-bit copy of base (composited on black).
-	draw.Draw(out, out.Bounds(), image.Black, image.Point{}, draw.Src)
-	draw.Draw(out, out.Bounds(), base, b.Min, draw.Over)
+	if rgba, ok := base.(*image.RGBA); ok && rgba.Opaque() {
+		for y := range h {
+			copy(out.Pix[y*out.Stride:(y+1)*out.Stride], rgba.Pix[y*rgba.Stride:])
+		}
+	} else {
+		draw.Draw(out, out.Bounds(), image.Black, image.Point{}, draw.Src)
+		draw.Draw(out, out.Bounds(), base, b.Min, draw.Over)
+	}
 	ka := alpha
 	kb := 1 - alpha
+	lut, _ := cmap.(*LUT)
 	for i, v := range heat {
-		c := cmap.At(float64(v))
+		var c color.RGBA
+		if lut != nil {
+			c = lut.lut[lutIndex(float64(v))]
+		} else {
+			c = cmap.At(float64(v))
+		}
 		p := out.Pix[4*i : 4*i+4 : 4*i+4]
 		p[0] = blend(p[0], c.R, kb, ka)
 		p[1] = blend(p[1], c.G, kb, ka)
@@ -75,7 +88,7 @@ func Overlay(base image.Image, heat []float32, cmap Colormap, alpha float64) *im
 }
 
 func blend(base, over uint8, kb, ka float64) uint8 {
-	return uint8(math.Round(kb*float64(base) + ka*float64(over)))
+	return uint8(kb*float64(base) + ka*float64(over) + 0.5) // round half up; both terms ≥ 0
 }
 
 // GradientImage renders an input-space gradient (guided backpropagation,

@@ -42,8 +42,12 @@ func (n Normalizer) Normalize(m []float32, dst []float32) []float32 {
 			if math.IsNaN(f) || math.IsInf(f, 0) {
 				continue
 			}
-			lo = math.Min(lo, f)
-			hi = math.Max(hi, f)
+			if f < lo {
+				lo = f
+			}
+			if f > hi {
+				hi = f
+			}
 		}
 	}
 	if !(hi > lo) {
@@ -52,12 +56,14 @@ func (n Normalizer) Normalize(m []float32, dst []float32) []float32 {
 	}
 	inv := 1 / (hi - lo)
 	for i, v := range m {
-		f := float64(v)
+		x := (float64(v) - lo) * inv
 		switch {
-		case math.IsNaN(f) || math.IsInf(f, 0):
+		case x >= 0 && x <= 1:
+			dst[i] = float32(x)
+		case x > 1 && !math.IsInf(x, 1):
+			dst[i] = 1
+		default: // below the range, NaN or ±Inf
 			dst[i] = 0
-		default:
-			dst[i] = float32(math.Max(0, math.Min(1, (f-lo)*inv)))
 		}
 	}
 	return dst
