@@ -6,8 +6,6 @@ import (
 	"strconv"
 
 	summarypb "github.com/wamuir/graft/tensorflow/core/framework/summary_go_proto"
-	tensorpb "github.com/wamuir/graft/tensorflow/core/framework/tensor_go_proto"
-	shapepb "github.com/wamuir/graft/tensorflow/core/framework/tensor_shape_go_proto"
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 )
 
@@ -40,55 +38,28 @@ func newMetadata(plugin, displayName, description string) *summarypb.SummaryMeta
 	}
 }
 
-func shape(dims ...int64) *shapepb.TensorShapeProto {
-	s := &shapepb.TensorShapeProto{}
-	for _, d := range dims {
-		s.Dim = append(s.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
-	}
-	return s
+func scalarTensor(v float64, buf *[1]float64) tensorEnc {
+	buf[0] = v
+	return tensorEnc{dtype: typespb.DataType_DT_DOUBLE, doubles: buf[:]}
 }
 
-func tensorValue(tag string, t *tensorpb.TensorProto) *summarypb.Summary_Value {
-	return &summarypb.Summary_Value{Tag: tag, Value: &summarypb.Summary_Value_Tensor{Tensor: t}}
-}
-
-func scalarValue(tag string, v float64) *summarypb.Summary_Value {
-	return tensorValue(tag, &tensorpb.TensorProto{
-		Dtype:       typespb.DataType_DT_DOUBLE,
-		TensorShape: &shapepb.TensorShapeProto{},
-		DoubleVal:   []float64{v},
-	})
-}
-
-func imageValue(tag string, width, height int, pngs [][]byte) *summarypb.Summary_Value {
+func imageTensor(width, height int, pngs [][]byte) tensorEnc {
 	sv := make([][]byte, 0, 2+len(pngs))
 	sv = append(sv, []byte(strconv.Itoa(width)), []byte(strconv.Itoa(height)))
 	sv = append(sv, pngs...)
-	return tensorValue(tag, &tensorpb.TensorProto{
-		Dtype:       typespb.DataType_DT_STRING,
-		TensorShape: shape(int64(len(sv))),
-		StringVal:   sv,
-	})
+	return tensorEnc{dtype: typespb.DataType_DT_STRING, ndims: 1, dims: [2]int64{int64(len(sv))}, strs: sv}
 }
 
-func textValue(tag, markdown string) *summarypb.Summary_Value {
-	return tensorValue(tag, &tensorpb.TensorProto{
-		Dtype:       typespb.DataType_DT_STRING,
-		TensorShape: &shapepb.TensorShapeProto{},
-		StringVal:   [][]byte{[]byte(markdown)},
-	})
+func textTensor(markdown string) tensorEnc {
+	return tensorEnc{dtype: typespb.DataType_DT_STRING, strs: [][]byte{[]byte(markdown)}}
 }
 
-func histogramValue(tag string, buckets []Bucket) *summarypb.Summary_Value {
+func histogramTensor(buckets []Bucket) tensorEnc {
 	content := make([]byte, 0, 24*len(buckets))
 	for _, b := range buckets {
 		content = binary.LittleEndian.AppendUint64(content, math.Float64bits(b.Left))
 		content = binary.LittleEndian.AppendUint64(content, math.Float64bits(b.Right))
 		content = binary.LittleEndian.AppendUint64(content, math.Float64bits(b.Count))
 	}
-	return tensorValue(tag, &tensorpb.TensorProto{
-		Dtype:         typespb.DataType_DT_DOUBLE,
-		TensorShape:   shape(int64(len(buckets)), 3),
-		TensorContent: content,
-	})
+	return tensorEnc{dtype: typespb.DataType_DT_DOUBLE, ndims: 2, dims: [2]int64{int64(len(buckets)), 3}, content: content}
 }

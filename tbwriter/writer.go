@@ -16,7 +16,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	summarypb "github.com/wamuir/graft/tensorflow/core/framework/summary_go_proto"
 	eventpb "github.com/wamuir/graft/tensorflow/core/util/event_go_proto"
 	"google.golang.org/protobuf/proto"
 )
@@ -77,6 +76,7 @@ type Writer struct {
 	bw       *bufio.Writer
 	seen     map[string]bool   // tags whose metadata was written
 	plugin   map[string]string // tag -> plugin, to reject plugin changes
+	scratch  []byte            // reused encoding buffer, guarded by mu
 	describe map[string][2]string
 	runs     []*Writer
 	err      error // sticky
@@ -269,7 +269,9 @@ func (w *Writer) Scalar(tag string, step int64, v float64) error {
 	if err := checkTag(tag); err != nil {
 		return err
 	}
-	return w.write(PluginScalars, step, scalarValue(tag, v))
+	var buf [1]float64
+	t := scalarTensor(v, &buf)
+	return w.write(PluginScalars, tag, step, &t)
 }
 
 // Text writes a Markdown string for tag at step.
@@ -280,7 +282,8 @@ func (w *Writer) Text(tag string, step int64, markdown string) error {
 	if !utf8.ValidString(markdown) {
 		return fmt.Errorf("tbwriter: Text %q step %d: text is not valid UTF-8", tag, step)
 	}
-	return w.write(PluginText, step, textValue(tag, markdown))
+	t := textTensor(markdown)
+	return w.write(PluginText, tag, step, &t)
 }
 
 // Histogram writes the histogram of values for tag at step, bucketed by
@@ -290,7 +293,8 @@ func (w *Writer) Histogram(tag string, step int64, values []float64) error {
 	if err := checkTag(tag); err != nil {
 		return err
 	}
-	return w.write(PluginHistograms, step, histogramValue(tag, Buckets(values, w.opts.HistogramBuckets)))
+	t := histogramTensor(Buckets(values, w.opts.HistogramBuckets))
+	return w.write(PluginHistograms, tag, step, &t)
 }
 
 // Image PNG-encodes imgs (at least one, all of the same non-empty size) and
@@ -330,7 +334,8 @@ func (w *Writer) Image(tag string, step int64, imgs ...image.Image) error {
 		}
 		pngs[i] = b.Bytes()
 	}
-	return w.write(PluginImages, step, imageValue(tag, size.X, size.Y, pngs))
+	t := imageTensor(size.X, size.Y, pngs)
+	return w.write(PluginImages, tag, step, &t)
 }
 
 // ImagePNG writes already-encoded PNG images of width x height pixels as one
@@ -355,7 +360,8 @@ func (w *Writer) ImagePNG(tag string, step int64, width, height int, pngs ...[]b
 				tag, step, i, cfg.Width, cfg.Height, width, height)
 		}
 	}
-	return w.write(PluginImages, step, imageValue(tag, width, height, pngs))
+	t := imageTensor(width, height, pngs)
+	return w.write(PluginImages, tag, step, &t)
 }
 
 // precheck returns early for a closed or failed writer, before costly work.
@@ -365,46 +371,59 @@ func (w *Writer) precheck() error {
 	return w.usableLocked()
 }
 
-// write frames and buffers one summary event. Marshalling happens outside
-// the lock; the tag's first event is re-marshalled with its metadata under
-// the lock so that it is the first in the file.
-func (w *Writer) write(plugin string, step int64, v *summarypb.Summary_Value) error {
-	ev := &eventpb.Event{
-		WallTime: wallTime(time.Now()),
-		Step:     step,
-		What:     &eventpb.Event_Summary{Summary: &summarypb.Summary{Value: []*summarypb.Summary_Value{v}}},
+// smallEvent is the size below which an event is encoded under the lock
+// into a reused buffer (no allocation); larger ones are encoded before
+// taking the lock so that concurrent callers do not wait on the copy.
+const smallEvent = 4 << 10
+
+// write frames and buffers one summary event. The first event of a tag in
+// the file carries the tag's metadata; it is encoded under the lock so that
+// no event of the tag can precede it.
+func (w *Writer) write(plugin, tag string, step int64, t *tensorEnc) error {
+	wall := wallTime(time.Now())
+	if size := t.size() + len(tag) + 64; size > MaxRecordSize {
+		return fmt.Errorf("tbwriter: %q step %d: event of about %d bytes exceeds the %d-byte record limit", tag, step, size, MaxRecordSize)
 	}
-	data, err := proto.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("tbwriter: encode %q step %d: %w", v.Tag, step, err)
-	}
-	if len(data) > MaxRecordSize {
-		return fmt.Errorf("tbwriter: %q step %d: event of %d bytes exceeds the %d-byte record limit", v.Tag, step, len(data), MaxRecordSize)
+	var data []byte
+	large := t.size() >= smallEvent
+	if large {
+		data = appendSummaryEvent(nil, wall, step, tag, nil, t)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.usableLocked(); err != nil {
 		return err
 	}
-	if p, ok := w.plugin[v.Tag]; ok && p != plugin {
-		return fmt.Errorf("tbwriter: tag %q holds %s in %s; cannot write %s to it", v.Tag, p, w.path, plugin)
-	}
-	if !w.seen[v.Tag] {
-		d := w.describe[v.Tag]
-		v.Metadata = newMetadata(plugin, d[0], d[1])
-		data, err = proto.Marshal(ev)
+	first := !w.seen[tag]
+	if first {
+		if p, ok := w.plugin[tag]; ok && p != plugin {
+			return fmt.Errorf("tbwriter: tag %q holds %s in %s; cannot write %s to it", tag, p, w.path, plugin)
+		}
+		d := w.describe[tag]
+		md, err := proto.Marshal(newMetadata(plugin, d[0], d[1]))
 		if err != nil {
-			return fmt.Errorf("tbwriter: encode %q step %d: %w", v.Tag, step, err)
+			return fmt.Errorf("tbwriter: encode metadata of %q: %w", tag, err)
+		}
+		data = appendSummaryEvent(w.scratch[:0], wall, step, tag, md, t)
+	} else if w.plugin[tag] != plugin {
+		return fmt.Errorf("tbwriter: tag %q holds %s in %s; cannot write %s to it", tag, w.plugin[tag], w.path, plugin)
+	} else if !large {
+		data = appendSummaryEvent(w.scratch[:0], wall, step, tag, nil, t)
+	}
+	if !large || first {
+		w.scratch = data
+		if cap(w.scratch) > 1<<20 {
+			w.scratch = nil // do not pin a large image's buffer
 		}
 	}
 	if err := writeRecord(w.bw, data); err != nil {
 		w.err = fmt.Errorf("tbwriter: write %s: %w", w.path, err)
 		return w.err
 	}
-	if !w.seen[v.Tag] {
-		w.seen[v.Tag] = true
-		w.plugin[v.Tag] = plugin
-		delete(w.describe, v.Tag)
+	if first {
+		w.seen[tag] = true
+		w.plugin[tag] = plugin
+		delete(w.describe, tag)
 	}
 	return nil
 }
