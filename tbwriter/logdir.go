@@ -95,7 +95,7 @@ type Image struct {
 
 // Problem is something wrong found while reading a logdir: a checksum
 // error, a truncated tail, an undecodable value. Err is a *CorruptError, a
-// *TruncatedError or another error.
+// *TruncatedError, a *DecodeError or a file system error.
 type Problem struct {
 	File string // relative to the logdir
 	Err  error
@@ -108,6 +108,22 @@ func (p Problem) IsTruncation() bool {
 	var t *TruncatedError
 	return errors.As(p.Err, &t)
 }
+
+// DecodeError reports a summary value whose record is intact but whose
+// payload does not have the form its plugin expects.
+type DecodeError struct {
+	File   string
+	Record int
+	Tag    string
+	Step   int64
+	Err    error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("%s: record %d: tag %q step %d: %v", e.File, e.Record, e.Tag, e.Step, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
 
 // IsEventFile reports whether a file name is a TensorBoard event file name.
 func IsEventFile(name string) bool { return strings.Contains(name, "tfevents") }
@@ -175,8 +191,8 @@ func ReadLogdir(dir string) (*Logdir, error) {
 			for _, v := range rec.ev.GetSummary().GetValue() {
 				val, err := decodeValue(rec.ev, v, meta)
 				if err != nil {
-					ld.Problems = append(ld.Problems, Problem{File: rec.file, Err: fmt.Errorf("%s: record %d: tag %q step %d: %w",
-						rec.file, rec.index, v.GetTag(), rec.ev.GetStep(), err)})
+					ld.Problems = append(ld.Problems, Problem{File: rec.file, Err: &DecodeError{
+						File: rec.file, Record: rec.index, Tag: v.GetTag(), Step: rec.ev.GetStep(), Err: err}})
 					continue
 				}
 				val.File = rec.file
