@@ -65,6 +65,9 @@ func (m *SavedModel) Info(mg *corepb.MetaGraphDef) Info {
 	}
 	if info.KerasVersion == "" && og != nil {
 		for _, n := range og.GetNodes() {
+			// Keras before TF 2.5 kept its metadata inline, in the field
+			// later versions deprecated in favour of keras_metadata.pb.
+			//lint:ignore SA1019 reading the legacy location is the point
 			if md := n.GetUserObject().GetMetadata(); md != "" {
 				if v := jsonKerasVersion([]byte(md)); v != "" {
 					info.KerasVersion = v
