@@ -649,3 +649,24 @@ func TestRuns(t *testing.T) {
 		}
 	}
 }
+
+func TestPNGCompressionOption(t *testing.T) {
+	m := testImage(64, 64, 0)
+	sizes := map[png.CompressionLevel]int{}
+	for _, lvl := range []png.CompressionLevel{png.NoCompression, png.BestCompression} {
+		dir := t.TempDir()
+		w, err := NewWriter(dir, &Options{FlushInterval: -1, PNGCompression: lvl})
+		must(t, err)
+		must(t, w.Image("i", 0, m))
+		must(t, w.Close())
+		ld, err := ReadLogdir(dir)
+		must(t, err)
+		p := ld.Runs[0].Values[0].Images[0].PNG
+		samePixels(t, p, m)
+		sizes[lvl] = len(p)
+	}
+	// 64x64 NRGBA stored raw is at least 16 KiB; the gradient compresses well.
+	if sizes[png.NoCompression] < 64*64*4 || sizes[png.BestCompression] >= sizes[png.NoCompression]/2 {
+		t.Errorf("PNG sizes: none %d, best %d", sizes[png.NoCompression], sizes[png.BestCompression])
+	}
+}
