@@ -45,7 +45,7 @@ const (
 	maxDepth = 1 << 15
 	// maxSplat bounds the elements of a Const whose value is one repeated
 	// element (no bytes back the allocation).
-	maxSplat = 1 << 26
+	maxSplat = 1 << 22
 )
 
 // FromGraphDef turns a GraphDef into the inlined, pruned, topologically
