@@ -106,7 +106,7 @@ func denseAfterGAP(g *graph.Graph, layer, score string, h, w, c int) (weights fu
 		return nil, 0, fmt.Errorf("CAM needs GAP→Dense after the target layer; found %s after the pooling %s", n, gap.Name)
 	}
 	wn := n.Inputs[1].Node
-	for wn.Value == nil && passOps[wn.Op] && len(wn.Inputs) > 0 {
+	for wn.Value == nil && (passOps[wn.Op] || wn.Op == "ReadVariableOp") && len(wn.Inputs) > 0 {
 		wn = wn.Inputs[0].Node
 	}
 	if wn.Value == nil || !wn.Value.DType.IsFloat() || wn.Value.Rank() != 2 {

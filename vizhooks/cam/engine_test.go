@@ -40,22 +40,6 @@ func compute(t *testing.T, name string, in *Input) *tensor.Tensor {
 	return out
 }
 
-// normalised returns image i of maps divided by its maximum.
-func normalised(m *tensor.Tensor, i int) []float64 {
-	per := m.Len() / m.Shape[0]
-	v := f64s(m.F32[i*per : (i+1)*per])
-	mx := 0.0
-	for _, x := range v {
-		mx = math.Max(mx, math.Abs(x))
-	}
-	if mx > 0 {
-		for j := range v {
-			v[j] /= mx
-		}
-	}
-	return v
-}
-
 // oracleCAM computes Σ_k W_kc A_k for image i from the graph's dense
 // weights and activations fetched with a plain forward pass.
 func oracleCAM(t *testing.T, in *Input, i int, clip bool) []float64 {
@@ -65,7 +49,7 @@ func oracleCAM(t *testing.T, in *Input, i int, clip bool) []float64 {
 		t.Fatal(err)
 	}
 	a := vals[0]
-	W := in.Graph.Node("net/dense/MatMul/ReadVariableOp").Value
+	W := in.Graph.Node("net/dense/MatMul/ReadVariableOp/resource").Value
 	hw := gH * gW
 	m := make([]float64, hw)
 	for p := range hw {
@@ -107,7 +91,7 @@ func TestGradCAMEqualsReLUCAMOnGAPDense(t *testing.T) {
 		near(t, "layercam", f64s(lc.F32[i*gH*gW:(i+1)*gH*gW]), o, 1e-5)
 	}
 	// With non-negative class weights LayerCAM equals Grad-CAM exactly.
-	W := in.Graph.Node("net/dense/MatMul/ReadVariableOp").Value
+	W := in.Graph.Node("net/dense/MatMul/ReadVariableOp/resource").Value
 	for k := range gK {
 		W.F32[k*gClass] = float32(math.Abs(float64(W.F32[k*gClass])))
 	}
@@ -283,8 +267,8 @@ func TestScoreCAMFamilyAgainstNaiveOracle(t *testing.T) {
 			lh, lw, layer = H/2, W/2, "net/pool/AvgPool"
 		}
 		images := testImages(2, H, W, 2, 4)
-		Wd := g.Node("net/dense/MatMul/ReadVariableOp").Value
-		bias := g.Node("net/dense/BiasAdd/ReadVariableOp").Value
+		Wd := g.Node("net/dense/MatMul/ReadVariableOp/resource").Value
+		bias := g.Node("net/dense/BiasAdd/ReadVariableOp/resource").Value
 		layerOf := func(x []float64) []float64 {
 			if !pool {
 				return append([]float64(nil), x...)
@@ -471,7 +455,7 @@ func TestInputSpaceMethods(t *testing.T) {
 		identity bool
 	}{{gb, false}, {dc, true}} {
 		ob := gapNet(t, false)
-		W := ob.by["net/dense/MatMul/ReadVariableOp"].Value
+		W := ob.by["net/dense/MatMul/ReadVariableOp/resource"].Value
 		for k := range gK {
 			W.F32[k*gClass+1] = max(W.F32[k*gClass+1], 0)
 		}

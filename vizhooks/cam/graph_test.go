@@ -48,13 +48,18 @@ func (b *builder) constant(name string, v *tensor.Tensor) {
 	b.add(&graph.Node{Name: name, Op: "Const", Value: v, Attrs: attrs{"dtype": graph.TypeAttr(v.DType)}})
 }
 
-// variable adds a bound variable read with random values.
+// variable adds a bound variable read as the loader builds it: a
+// VarHandleOp "<name>/resource" holding the value, read by the
+// ReadVariableOp <name>.
 func (b *builder) variable(name string, shape ...int) {
 	v := tensor.New(tensor.Float32, shape...)
 	for i := range v.F32 {
 		v.F32[i] = float32(b.rng.NormFloat64() * 0.5)
 	}
-	b.add(&graph.Node{Name: name, Op: "ReadVariableOp", Value: v, VarKey: name + "/.ATTRIBUTES/VARIABLE_VALUE"})
+	b.add(&graph.Node{Name: name + "/resource", Op: "VarHandleOp", Value: v, VarKey: name + "/.ATTRIBUTES/VARIABLE_VALUE",
+		Attrs: attrs{"dtype": graph.TypeAttr(tensor.Float32), "shape": shapeAttr(shape...)}})
+	b.add(&graph.Node{Name: name, Op: "ReadVariableOp", Inputs: []graph.Endpoint{b.by[name+"/resource"].Output(0)},
+		Attrs: attrs{"dtype": graph.TypeAttr(tensor.Float32)}})
 }
 
 func (b *builder) op(name, op string, a attrs, inputs ...string) {
@@ -149,8 +154,8 @@ func gapNet(t testing.TB, flat bool) *builder {
 	b.placeholder(gIn, -1, gH, gW, gC)
 	b.conv("net/conv", gIn, 3, gC, gK)
 	// Positive conv biases keep most units alive.
-	for i := range b.by["net/conv/BiasAdd/ReadVariableOp"].Value.F32 {
-		b.by["net/conv/BiasAdd/ReadVariableOp"].Value.F32[i] = 0.3
+	for i := range b.by["net/conv/BiasAdd/ReadVariableOp/resource"].Value.F32 {
+		b.by["net/conv/BiasAdd/ReadVariableOp/resource"].Value.F32[i] = 0.3
 	}
 	if flat {
 		b.flatten("net/flatten/Reshape", gLayer, gH*gW*gK)
