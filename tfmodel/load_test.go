@@ -166,6 +166,17 @@ func TestSignatures(t *testing.T) {
 		t.Error("Grad-CAM target missing under the serve signature")
 	}
 
+	m, err = tfmodel.Load(dir, &tfmodel.LoadOptions{ExtraOutputs: []string{"serve_keras_tensor:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Signature.Name != "serving_default" || m.Graph.Node("serve_keras_tensor") == nil {
+		t.Error("ExtraOutputs not kept")
+	}
+	if _, err := tfmodel.Load(dir, &tfmodel.LoadOptions{ExtraOutputs: []string{"no_such_node"}}); err == nil || !strings.Contains(err.Error(), "no_such_node") {
+		t.Errorf("unknown extra output: %v", err)
+	}
+
 	_, err = tfmodel.Load(dir, &tfmodel.LoadOptions{Signature: "predict"})
 	if err == nil || !strings.Contains(err.Error(), `"predict"`) || !strings.Contains(err.Error(), "serve, serving_default") {
 		t.Errorf("wrong signature: %v", err)
@@ -320,5 +331,16 @@ func TestLoadTFJS(t *testing.T) {
 	}
 	if _, err := tfmodel.Load(dir, &tfmodel.LoadOptions{Signature: "other"}); err == nil || !strings.Contains(err.Error(), "serving_default") {
 		t.Errorf("wrong TF.js signature: %v", err)
+	}
+}
+
+// BenchmarkLoad measures Load (parse, inline, prune, read variables) of the
+// largest shared graph, the TF1 MobileNetV2 (4,570 nodes, 693 kept).
+func BenchmarkLoad(b *testing.B) {
+	dir := filepath.Join(testenv.SharedModels(b), "tm-mobilenetv2-eyes-tf115")
+	for b.Loop() {
+		if _, err := tfmodel.Load(dir, nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
