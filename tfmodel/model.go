@@ -5,9 +5,9 @@ import (
 	"github.com/tbviz/tbviz/tfmodel/tensor"
 )
 
-// Format values of Model.Format beyond those of package savedmodel
-// ("tf1-savedmodel", "tf2-keras-savedmodel", "keras3-export",
-// "tf2-savedmodel").
+// FormatTFJS is Model.Format for TF.js graph-models. SavedModels report
+// package savedmodel's formats ("tf1-savedmodel", "tf2-keras-savedmodel",
+// "keras3-export", "tf2-savedmodel").
 const FormatTFJS = "tfjs-graph-model"
 
 // Model is a loaded model: its executable graph and what is known about it.
