@@ -166,7 +166,9 @@ func (n *Node) AttrShape(name string) ([]int, error) {
 
 // IntAttr returns an attribute built from an int, for loaders filling
 // defaults and for tests building graphs by hand.
-func IntAttr(v int) *attrpb.AttrValue { return &attrpb.AttrValue{Value: &attrpb.AttrValue_I{I: int64(v)}} }
+func IntAttr(v int) *attrpb.AttrValue {
+	return &attrpb.AttrValue{Value: &attrpb.AttrValue_I{I: int64(v)}}
+}
 
 // FloatAttr returns a float attribute value.
 func FloatAttr(v float64) *attrpb.AttrValue {
@@ -203,4 +205,3 @@ func StringsAttr(v ...string) *attrpb.AttrValue {
 func TypeAttr(dt tensor.DType) *attrpb.AttrValue {
 	return &attrpb.AttrValue{Value: &attrpb.AttrValue_Type{Type: tensor.ProtoDType(dt)}}
 }
-

@@ -5,6 +5,7 @@ package native
 // every kernel.
 import (
 	_ "github.com/tbviz/tbviz/tfmodel/native/array"
+	_ "github.com/tbviz/tbviz/tfmodel/native/image"
 	_ "github.com/tbviz/tbviz/tfmodel/native/mathops"
 	_ "github.com/tbviz/tbviz/tfmodel/native/nn"
 )
