@@ -1,0 +1,95 @@
+package explain_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tbviz/tbviz/examples/cifar10"
+	"github.com/tbviz/tbviz/tbwriter"
+	"github.com/tbviz/tbviz/tfmodel"
+	"github.com/tbviz/tbviz/tfmodel/native"
+	"github.com/tbviz/tbviz/vizhooks/explain"
+)
+
+// TestRunWritesEveryTag explains the embedded example (plus one file that
+// does not decode) and reads the logdir back: every method/image panel,
+// the probability scalars and the summary are there, once, and the bad
+// image is reported without sinking the batch.
+func TestRunWritesEveryTag(t *testing.T) {
+	dir := t.TempDir()
+	model, images, labelFile, err := cifar10.Extract(filepath.Join(dir, "ex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "broken.png")
+	if err := os.WriteFile(bad, []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(labelFile)
+	labels := strings.Fields(string(b))
+	m, err := tfmodel.Load(model, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := native.New(m.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logdir := filepath.Join(dir, "logs")
+	w, err := tbwriter.NewWriter(logdir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	methods := []string{"gradcam", "gradcam++", "layercam", "guidedbackprop"}
+	res, err := explain.Run(context.Background(), m, eng, append(images, bad), w, explain.Config{Methods: methods, Labels: labels, Class: -1, Step: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 1 || !strings.Contains(res.Errors[0].Error(), "broken.png") {
+		t.Fatalf("errors = %v, want one naming broken.png", res.Errors)
+	}
+	if res.Layer != "sequential/conv2d_2/Relu" {
+		t.Errorf("layer = %q, want the suggested sequential/conv2d_2/Relu", res.Layer)
+	}
+	ld, err := tbwriter.ReadLogdir(logdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := ld.Run(".")
+	if run == nil {
+		t.Fatal("no root run")
+	}
+	want := map[string]bool{"summary": true}
+	for _, img := range []string{"chelsea", "coffee", "rocket"} {
+		want["prob/"+img] = true
+		for _, meth := range methods {
+			want[meth+"/sequential/conv2d_2/Relu/"+img] = true
+		}
+	}
+	got := map[string]int{}
+	for _, v := range run.Values {
+		got[v.Tag]++
+		if v.Step != 7 {
+			t.Errorf("%s at step %d, want 7", v.Tag, v.Step)
+		}
+	}
+	for tag := range want {
+		if got[tag] != 1 {
+			t.Errorf("tag %s written %d times, want once", tag, got[tag])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d tags, want %d: %v", len(got), len(want), got)
+	}
+	for _, r := range res.Images {
+		if r.Target.Label == "" || r.Target.Score <= 0 || r.Target.Score > 1 || len(r.Maps) != len(methods) {
+			t.Errorf("bad result %+v", r)
+		}
+	}
+}
