@@ -40,15 +40,15 @@ func init() {
 			&cli.StringFlag{Name: "layer", Usage: "target layer: Keras name, unique suffix (conv2d_23), #index; default: suggested"},
 			&cli.StringFlag{Name: "class", Value: "top1", Usage: "target class index, label name, or top1"},
 			&cli.StringFlag{Name: "labels", Usage: "label `FILE`, one class name per line"},
-			&cli.StringFlag{Name: "input-range", Value: "0,1", Usage: "model input range: 0,1 | 0,255 | -1,1"},
+			&cli.StringFlag{Name: "input-range", Value: "auto", Usage: "model input range: auto | 0,1 | 0,255 | -1,1 (auto: 0,255 when the graph rescales by 1/255 or 1/127.5 itself, else 0,1)"},
 			&cli.BoolFlag{Name: "softmax", Usage: "differentiate the softmax output instead of the logits"},
 			&cli.StringFlag{Name: "colormap", Value: "jet", Usage: "jet, viridis, inferno, turbo, gray, magma, plasma"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON: {logdir, run, step, layer, images: [{image, target: {class, label, score}, maps: [{method, layer, tag}]}]}"},
 		},
 		Action: func(c *cli.Context) error {
-			rng, err := imageio.ParseRange(c.String("input-range"))
+			rng, err := parseRangeFlag(c.String("input-range"))
 			if err != nil {
-				return fmt.Errorf("--input-range: %w", err)
+				return err
 			}
 			var labels []string
 			if f := c.String("labels"); f != "" {
@@ -104,6 +104,7 @@ func runExplain(c *cli.Context, modelDir string, images []string, logdir, run st
 		return fmt.Errorf("%s: %w", modelDir, err)
 	}
 	defer eng.Close()
+	cfg.Range = inputRange(c, m, cfg.Range)
 	root, err := tbwriter.NewWriter(logdir, nil)
 	if err != nil {
 		return err
@@ -182,4 +183,31 @@ func parseClass(s string, labels []string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("--class %q: not an index, not top1, and not a label in --labels (%d labels)", s, len(labels))
+}
+
+// parseRangeFlag parses --input-range; "auto" gives the zero Range, which
+// inputRange resolves once the model is loaded.
+func parseRangeFlag(s string) (imageio.Range, error) {
+	if s == "auto" || s == "" {
+		return imageio.Range{}, nil
+	}
+	r, err := imageio.ParseRange(s)
+	if err != nil {
+		return r, fmt.Errorf("--input-range: %w", err)
+	}
+	return r, nil
+}
+
+// inputRange resolves an automatic (zero) range from the graph and says on
+// stderr which range is used and why.
+func inputRange(c *cli.Context, m *tfmodel.Model, r imageio.Range) imageio.Range {
+	if r != (imageio.Range{}) {
+		return r
+	}
+	if lo, hi, reason, ok := m.InputScale(); ok {
+		fmt.Fprintf(c.App.ErrWriter, "tbviz: input range %g,%g (%s)\n", lo, hi, reason)
+		return imageio.Range{Lo: lo, Hi: hi}
+	}
+	fmt.Fprintln(c.App.ErrWriter, "tbviz: input range 0,1 (default: the graph does not rescale its input; set --input-range if the model expects 0,255 or -1,1)")
+	return imageio.Range01
 }

@@ -86,15 +86,15 @@ func init() {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&cli.IntFlag{Name: "top", Value: 5, Usage: "number of classes per image"},
 			&cli.StringFlag{Name: "labels", Usage: "label `FILE`, one class name per line"},
-			&cli.StringFlag{Name: "input-range", Value: "0,1", Usage: "model input range: 0,1 | 0,255 | -1,1"},
+			&cli.StringFlag{Name: "input-range", Value: "auto", Usage: "model input range: auto | 0,1 | 0,255 | -1,1"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 2 {
 				return fmt.Errorf("predict: want MODEL_DIR and at least one IMAGE")
 			}
-			rng, err := imageio.ParseRange(c.String("input-range"))
+			rng, err := parseRangeFlag(c.String("input-range"))
 			if err != nil {
-				return fmt.Errorf("--input-range: %w", err)
+				return err
 			}
 			var labels []string
 			if f := c.String("labels"); f != "" {
@@ -105,7 +105,7 @@ func init() {
 			if c.Int("top") < 1 {
 				return fmt.Errorf("--top %d: must be at least 1", c.Int("top"))
 			}
-			return predict(c.Context, c.App.Writer, c.App.ErrWriter, c.Args().First(), c.Args().Slice()[1:], c.Int("top"), labels, rng, c.Bool("json"))
+			return predict(c, c.Args().First(), c.Args().Slice()[1:], c.Int("top"), labels, rng, c.Bool("json"))
 		},
 	})
 }
@@ -188,11 +188,13 @@ func inspect(ctx context.Context, w io.Writer, dir string, asJSON bool) error {
 	return nil
 }
 
-func predict(ctx context.Context, w, ew io.Writer, dir string, paths []string, k int, labels []string, rng imageio.Range, asJSON bool) error {
+func predict(c *cli.Context, dir string, paths []string, k int, labels []string, rng imageio.Range, asJSON bool) error {
+	ctx, w, ew := c.Context, c.App.Writer, c.App.ErrWriter
 	m, err := tfmodel.Load(dir, nil)
 	if err != nil {
 		return err
 	}
+	rng = inputRange(c, m, rng)
 	in, err := imageInput(m)
 	if err != nil {
 		return fmt.Errorf("%s: %w", dir, err)

@@ -44,7 +44,7 @@ func TestInspectPredictExplainOnExample(t *testing.T) {
 	if err := json.Unmarshal([]byte(out[:strings.LastIndex(out, "]")+1]), &preds); err != nil {
 		t.Fatalf("predict --json: %v\n%s", err, out)
 	}
-	if len(preds) != 1 || len(preds[0].Top) != 3 || !strings.Contains(out, "missing.png") {
+	if len(preds) != 1 || len(preds[0].Top) != 3 || !strings.Contains(out, "missing.png") || !strings.Contains(out, "input range 0,1 (default") {
 		t.Fatalf("predict: %s", out)
 	}
 	sum := 0.0
