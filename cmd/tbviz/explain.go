@@ -95,13 +95,9 @@ func init() {
 func runExplain(c *cli.Context, modelDir string, images []string, logdir, run string, cfg explain.Config, asJSON bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	m, err := tfmodel.Load(modelDir, nil)
+	m, eng, err := loadModel(modelDir)
 	if err != nil {
 		return err
-	}
-	eng, err := native.New(m.Graph, nil)
-	if err != nil {
-		return fmt.Errorf("%s: %w", modelDir, err)
 	}
 	defer eng.Close()
 	cfg.Range = inputRange(c, m, cfg.Range)
@@ -210,4 +206,18 @@ func inputRange(c *cli.Context, m *tfmodel.Model, r imageio.Range) imageio.Range
 	}
 	fmt.Fprintln(c.App.ErrWriter, "tbviz: input range 0,1 (default: the graph does not rescale its input; set --input-range if the model expects 0,255 or -1,1)")
 	return imageio.Range01
+}
+
+// loadModel loads a model directory and builds the native engine for it;
+// every command that runs a model starts here.
+func loadModel(dir string) (*tfmodel.Model, *native.Engine, error) {
+	m, err := tfmodel.Load(dir, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := native.New(m.Graph, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return m, eng, nil
 }

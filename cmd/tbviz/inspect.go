@@ -12,7 +12,6 @@ import (
 
 	"github.com/tbviz/tbviz/tfmodel"
 	"github.com/tbviz/tbviz/tfmodel/layers"
-	"github.com/tbviz/tbviz/tfmodel/native"
 	"github.com/tbviz/tbviz/tfmodel/tensor"
 	"github.com/tbviz/tbviz/vizhooks/cam"
 	"github.com/tbviz/tbviz/vizhooks/imageio"
@@ -122,13 +121,9 @@ func imageInput(m *tfmodel.Model) (tfmodel.TensorInfo, error) {
 }
 
 func inspect(ctx context.Context, w io.Writer, dir string, asJSON bool) error {
-	m, err := tfmodel.Load(dir, nil)
+	m, eng, err := loadModel(dir)
 	if err != nil {
 		return err
-	}
-	eng, err := native.New(m.Graph, nil)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dir, err)
 	}
 	defer eng.Close()
 	out := inspectJSON{Format: m.Format, TensorFlowVersion: m.TFVersion, Params: m.NumParams()}
@@ -190,20 +185,16 @@ func inspect(ctx context.Context, w io.Writer, dir string, asJSON bool) error {
 
 func predict(c *cli.Context, dir string, paths []string, k int, labels []string, rng imageio.Range, asJSON bool) error {
 	ctx, w, ew := c.Context, c.App.Writer, c.App.ErrWriter
-	m, err := tfmodel.Load(dir, nil)
+	m, eng, err := loadModel(dir)
 	if err != nil {
 		return err
 	}
+	defer eng.Close()
 	rng = inputRange(c, m, rng)
 	in, err := imageInput(m)
 	if err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
-	eng, err := native.New(m.Graph, nil)
-	if err != nil {
-		return fmt.Errorf("%s: %w", dir, err)
-	}
-	defer eng.Close()
 	batch, err := imageio.LoadBatch(paths, in.Shape[1], in.Shape[2], in.Shape[3], rng)
 	if batch != nil {
 		for _, e := range batch.Errs {
