@@ -43,7 +43,9 @@ func init() {
 			&cli.StringFlag{Name: "input-range", Value: "auto", Usage: "model input range: auto | 0,1 | 0,255 | -1,1 (auto: 0,255 when the graph rescales by 1/255 or 1/127.5 itself, else 0,1)"},
 			&cli.BoolFlag{Name: "softmax", Usage: "differentiate the softmax output instead of the logits"},
 			&cli.StringFlag{Name: "colormap", Value: "jet", Usage: "jet, viridis, inferno, turbo, gray, magma, plasma"},
-			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON: {logdir, run, step, layer, images: [{image, target: {class, label, score}, maps: [{method, layer, tag}]}]}"},
+			&cli.StringFlag{Name: "raw-out", Usage: "also write each map's raw values (before normalisation) as <image>_<method>_<layer>.npy into `DIR`"},
+			&cli.StringFlag{Name: "png-out", Usage: "also write each panel as <image>_<method>_<layer>.png into `DIR`"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON: {logdir, run, step, layer, images: [{image, target: {class, label, score}, maps: [{method, layer, tag, raw}]}]}"},
 		},
 		Action: func(c *cli.Context) error {
 			rng, err := parseRangeFlag(c.String("input-range"))
@@ -57,7 +59,8 @@ func init() {
 				}
 			}
 			cfg := explain.Config{Methods: splitList(c.StringSlice("methods")), Layer: c.String("layer"), Labels: labels, Range: rng,
-				Softmax: c.Bool("softmax"), Colormap: c.String("colormap"), Step: c.Int64("step"), Class: -1}
+				Softmax: c.Bool("softmax"), Colormap: c.String("colormap"), Step: c.Int64("step"), Class: -1,
+				RawOut: c.String("raw-out"), PNGOut: c.String("png-out")}
 			if cl := c.String("class"); cl != "top1" {
 				cfg.Class, err = parseClass(cl, labels)
 				if err != nil {

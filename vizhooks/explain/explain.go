@@ -12,10 +12,13 @@
 package explain
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"image"
+	"image/png"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -59,6 +62,13 @@ type Config struct {
 	TopK int
 	// CAM tunes the methods.
 	CAM cam.Options
+	// RawOut, when set, is a directory that receives each map's raw float
+	// values (at the method's resolution, before normalisation and colour
+	// mapping) as <image>_<method>_<layer>.npy files.
+	RawOut string
+	// PNGOut, when set, is a directory that receives each panel as
+	// <image>_<method>_<layer>.png too.
+	PNGOut string
 }
 
 // Target is the class a map explains.
@@ -73,6 +83,8 @@ type Map struct {
 	Method string `json:"method"`
 	Layer  string `json:"layer"`
 	Tag    string `json:"tag"`
+	// Raw is the .npy file of the raw map ("" without Config.RawOut).
+	Raw string `json:"raw"`
 }
 
 // ImageResult is what Run wrote for one image.
@@ -140,6 +152,13 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 			return res, fmt.Errorf("explain: class %d out of range: the model has %d classes", classes[i], len(probs[i]))
 		}
 	}
+	for _, d := range []string{cfg.RawOut, cfg.PNGOut} {
+		if d != "" {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return res, fmt.Errorf("explain: %w", err)
+			}
+		}
+	}
 	methods, err := expandMethods(cfg.Methods)
 	if err != nil {
 		return res, fmt.Errorf("explain: %w", err)
@@ -172,7 +191,25 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 			if err := w.Image(tag, cfg.Step, panel); err != nil {
 				return res, fmt.Errorf("explain: write %s: %w", tag, err)
 			}
-			res.Images[i].Maps = append(res.Images[i].Maps, Map{Method: meth.Name(), Layer: layer, Tag: tag})
+			mp := Map{Method: meth.Name(), Layer: layer, Tag: tag}
+			base := fileBase(imageName(batch.Paths[i]), meth.Name(), layer)
+			if cfg.RawOut != "" {
+				h, wd, c := maps.Shape[1], maps.Shape[2], maps.Shape[3]
+				shape := []int{h, wd}
+				if c > 1 {
+					shape = append(shape, c)
+				}
+				mp.Raw = filepath.Join(cfg.RawOut, base+".npy")
+				if err := writeNPY(mp.Raw, maps.F32[i*h*wd*c:(i+1)*h*wd*c], shape); err != nil {
+					return res, fmt.Errorf("explain: --raw-out: %w", err)
+				}
+			}
+			if cfg.PNGOut != "" {
+				if err := writePNG(filepath.Join(cfg.PNGOut, base+".png"), panel); err != nil {
+					return res, fmt.Errorf("explain: --png-out: %w", err)
+				}
+			}
+			res.Images[i].Maps = append(res.Images[i].Maps, mp)
 		}
 	}
 	k := cfg.TopK
@@ -271,6 +308,21 @@ func renderPanel(orig image.Image, maps *tensor.Tensor, i int, cmap render.Color
 	}
 	heat := render.MinMax(render.Upsample(m, h, w, H, W, nil), nil)
 	return render.Panel([]image.Image{orig, render.Heatmap(heat, H, W, cmap), render.Overlay(orig, heat, cmap, alpha)}, []string{"input", caption, "overlay"}, render.Options{})
+}
+
+// fileBase names the files of one map: image, method and layer, with
+// characters that are awkward in file names replaced by '_'.
+func fileBase(img, method, layer string) string {
+	r := strings.NewReplacer("/", "_", ":", "_", "+", "p", " ", "_")
+	return r.Replace(img + "_" + method + "_" + layer)
+}
+
+func writePNG(path string, img image.Image) error {
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
 func imageName(p string) string {
