@@ -1,11 +1,8 @@
 package mathops
 
 import (
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
-	"gonum.org/v1/gonum/blas/blas64"
-
 	"github.com/tbviz/tbviz/tfmodel/native/array/strided"
+	"github.com/tbviz/tbviz/tfmodel/native/gemm"
 	"github.com/tbviz/tbviz/tfmodel/native/kernel"
 	"github.com/tbviz/tbviz/tfmodel/tensor"
 )
@@ -129,55 +126,15 @@ func batchOffsets(batch []int, tables [][]int, msize int) []int {
 	return out
 }
 
-func trans(t bool) blas.Transpose {
-	if t {
-		return blas.Trans
-	}
-	return blas.NoTrans
-}
-
+// gemm32 computes z = op(a)·op(b) for one matrix of a batch, through the
+// engine's shared GEMM backend (package gemm, OpenBLAS under -tags openblas).
 func gemm32(z, a, b []float32, m, n, k, lda, ldb int, ta, tb bool) {
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		clear(z)
-		return
-	}
-	ra, ca := m, k
-	if ta {
-		ra, ca = k, m
-	}
-	rb, cb := k, n
-	if tb {
-		rb, cb = n, k
-	}
-	blas32.Gemm(trans(ta), trans(tb), 1,
-		blas32.General{Rows: ra, Cols: ca, Stride: lda, Data: a[:ra*lda]},
-		blas32.General{Rows: rb, Cols: cb, Stride: ldb, Data: b[:rb*ldb]},
-		0, blas32.General{Rows: m, Cols: n, Stride: n, Data: z})
+	gemm.Gemm(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, z, n)
 }
 
+// gemm64 is gemm32 in float64.
 func gemm64(z, a, b []float64, m, n, k, lda, ldb int, ta, tb bool) {
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		clear(z)
-		return
-	}
-	ra, ca := m, k
-	if ta {
-		ra, ca = k, m
-	}
-	rb, cb := k, n
-	if tb {
-		rb, cb = n, k
-	}
-	blas64.Gemm(trans(ta), trans(tb), 1,
-		blas64.General{Rows: ra, Cols: ca, Stride: lda, Data: a[:ra*lda]},
-		blas64.General{Rows: rb, Cols: cb, Stride: ldb, Data: b[:rb*ldb]},
-		0, blas64.General{Rows: m, Cols: n, Stride: n, Data: z})
+	gemm.Gemm(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, z, n)
 }
 
 func matMulBackward(fa, fb string, batched bool) kernel.BackwardFunc {

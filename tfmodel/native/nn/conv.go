@@ -120,7 +120,7 @@ func conv2DCompute[T tensor.Float](g *convGeom, x, f, out []T) {
 	rows := g.n * g.oh * g.ow
 	k := g.kh * g.kw * g.c
 	if g.isPointwise() {
-		gemm(false, false, rows, g.outCh, g.c, 1, x, g.c, f, g.outCh, 0, out, g.outCh)
+		nnGemm(false, false, rows, g.outCh, g.c, 1, x, g.c, f, g.outCh, 0, out, g.outCh)
 		return
 	}
 	step := g.chunkRows()
@@ -128,7 +128,7 @@ func conv2DCompute[T tensor.Float](g *convGeom, x, f, out []T) {
 	for r0 := 0; r0 < rows; r0 += step {
 		r1 := min(r0+step, rows)
 		im2col(g, x, r0, r1, cols)
-		gemm(false, false, r1-r0, g.outCh, k, 1, cols, k, f, g.outCh, 0, out[r0*g.outCh:r1*g.outCh], g.outCh)
+		nnGemm(false, false, r1-r0, g.outCh, k, 1, cols, k, f, g.outCh, 0, out[r0*g.outCh:r1*g.outCh], g.outCh)
 	}
 	nnPutScratch(cols)
 }
@@ -140,10 +140,10 @@ func conv2DGrad[T tensor.Float](g *convGeom, x, f, dy, dx, df []T) {
 	k := g.kh * g.kw * g.c
 	if g.isPointwise() {
 		if dx != nil {
-			gemm(false, true, rows, g.c, g.outCh, 1, dy, g.outCh, f, g.outCh, 0, dx, g.c)
+			nnGemm(false, true, rows, g.c, g.outCh, 1, dy, g.outCh, f, g.outCh, 0, dx, g.c)
 		}
 		if df != nil {
-			gemm(true, false, g.c, g.outCh, rows, 1, x, g.c, dy, g.outCh, 0, df, g.outCh)
+			nnGemm(true, false, g.c, g.outCh, rows, 1, x, g.c, dy, g.outCh, 0, df, g.outCh)
 		}
 		return
 	}
@@ -160,10 +160,10 @@ func conv2DGrad[T tensor.Float](g *convGeom, x, f, dy, dx, df []T) {
 		dyc := dy[r0*g.outCh : r1*g.outCh]
 		if df != nil {
 			im2col(g, x, r0, r1, buf)
-			gemm(true, false, k, g.outCh, r1-r0, 1, buf, k, dyc, g.outCh, 1, df, g.outCh)
+			nnGemm(true, false, k, g.outCh, r1-r0, 1, buf, k, dyc, g.outCh, 1, df, g.outCh)
 		}
 		if dx != nil {
-			gemm(false, true, r1-r0, k, g.outCh, 1, dyc, g.outCh, f, g.outCh, 0, buf, k)
+			nnGemm(false, true, r1-r0, k, g.outCh, 1, dyc, g.outCh, f, g.outCh, 0, buf, k)
 			col2imAdd(g, buf, r0, r1, dx)
 		}
 	}

@@ -214,21 +214,21 @@ func buildMatMulCore[T tensor.Float](c *kernel.Context, a, b *tensor.Tensor) (fu
 	ad, bd := tensor.Data[T](a), tensor.Data[T](b)
 	lda, ldb := a.Shape[1], b.Shape[1]
 	core.outShape = []int{m, n}
-	core.compute = func(out []T) { gemm(ta, tb, m, n, k, 1, ad, lda, bd, ldb, 0, out, n) }
+	core.compute = func(out []T) { nnGemm(ta, tb, m, n, k, 1, ad, lda, bd, ldb, 0, out, n) }
 	core.grad = func(dc, da, db []T) {
 		switch {
 		case !ta && !tb:
-			gemm(false, true, m, k, n, 1, dc, n, bd, ldb, 0, da, lda)
-			gemm(true, false, k, n, m, 1, ad, lda, dc, n, 0, db, ldb)
+			nnGemm(false, true, m, k, n, 1, dc, n, bd, ldb, 0, da, lda)
+			nnGemm(true, false, k, n, m, 1, ad, lda, dc, n, 0, db, ldb)
 		case !ta && tb:
-			gemm(false, false, m, k, n, 1, dc, n, bd, ldb, 0, da, lda)
-			gemm(true, false, n, k, m, 1, dc, n, ad, lda, 0, db, ldb)
+			nnGemm(false, false, m, k, n, 1, dc, n, bd, ldb, 0, da, lda)
+			nnGemm(true, false, n, k, m, 1, dc, n, ad, lda, 0, db, ldb)
 		case ta && !tb:
-			gemm(false, true, k, m, n, 1, bd, ldb, dc, n, 0, da, lda)
-			gemm(false, false, k, n, m, 1, ad, lda, dc, n, 0, db, ldb)
+			nnGemm(false, true, k, m, n, 1, bd, ldb, dc, n, 0, da, lda)
+			nnGemm(false, false, k, n, m, 1, ad, lda, dc, n, 0, db, ldb)
 		default:
-			gemm(true, true, k, m, n, 1, bd, ldb, dc, n, 0, da, lda)
-			gemm(true, true, n, k, m, 1, dc, n, ad, lda, 0, db, ldb)
+			nnGemm(true, true, k, m, n, 1, bd, ldb, dc, n, 0, da, lda)
+			nnGemm(true, true, n, k, m, 1, dc, n, ad, lda, 0, db, ldb)
 		}
 	}
 	return core, nil

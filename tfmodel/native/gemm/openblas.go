@@ -1,6 +1,6 @@
 //go:build openblas
 
-package nn
+package gemm
 
 // #cgo LDFLAGS: -lopenblas
 import "C"

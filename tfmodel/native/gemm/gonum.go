@@ -1,6 +1,6 @@
 //go:build !openblas
 
-package nn
+package gemm
 
 import (
 	"gonum.org/v1/gonum/blas/blas32"
