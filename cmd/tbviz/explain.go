@@ -14,7 +14,6 @@ import (
 	"github.com/tbviz/tbviz/examples/cifar10"
 	"github.com/tbviz/tbviz/tbwriter"
 	"github.com/tbviz/tbviz/tfmodel"
-	"github.com/tbviz/tbviz/tfmodel/native"
 	"github.com/tbviz/tbviz/vizhooks/cam"
 	"github.com/tbviz/tbviz/vizhooks/explain"
 	"github.com/tbviz/tbviz/vizhooks/imageio"
@@ -30,7 +29,7 @@ func init() {
 			"the target probability as the scalar prob/<image>, and a text summary.\n\n" +
 			"Methods: " + strings.Join(cam.Names(), ", ") + " (or all).\n\n" +
 			"Example:\n  tbviz explain --model ./saved_model --images cat.png,dog.jpg --logdir runs/viz --methods gradcam,layercam",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "SavedModel or TF.js graph-model `DIR`", Required: true},
 			&cli.StringSliceFlag{Name: "images", Usage: "image `PATH`s (PNG, JPEG, GIF, WebP, BMP, TIFF)", Required: true},
 			&cli.StringFlag{Name: "logdir", Usage: "TensorBoard logdir", Required: true},
@@ -46,7 +45,7 @@ func init() {
 			&cli.StringFlag{Name: "raw-out", Usage: "also write each map's raw values (before normalisation) as <image>_<method>_<layer>.npy into `DIR`"},
 			&cli.StringFlag{Name: "png-out", Usage: "also write each panel as <image>_<method>_<layer>.png into `DIR`"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON: {logdir, run, step, layer, images: [{image, target: {class, label, score}, maps: [{method, layer, tag, raw}]}]}"},
-		},
+		}, engineFlags()...),
 		Action: func(c *cli.Context) error {
 			rng, err := parseRangeFlag(c.String("input-range"))
 			if err != nil {
@@ -98,7 +97,7 @@ func init() {
 func runExplain(c *cli.Context, modelDir string, images []string, logdir, run string, cfg explain.Config, asJSON bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	m, eng, err := loadModel(modelDir)
+	m, eng, err := loadModel(c, modelDir)
 	if err != nil {
 		return err
 	}
@@ -209,18 +208,4 @@ func inputRange(c *cli.Context, m *tfmodel.Model, r imageio.Range) imageio.Range
 	}
 	fmt.Fprintln(c.App.ErrWriter, "tbviz: input range 0,1 (default: the graph does not rescale its input; set --input-range if the model expects 0,255 or -1,1)")
 	return imageio.Range01
-}
-
-// loadModel loads a model directory and builds the native engine for it;
-// every command that runs a model starts here.
-func loadModel(dir string) (*tfmodel.Model, *native.Engine, error) {
-	m, err := tfmodel.Load(dir, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	eng, err := native.New(m.Graph, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", dir, err)
-	}
-	return m, eng, nil
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sort"
 
@@ -67,12 +65,12 @@ func init() {
 		Description: "--json prints one object: {format, tensorflow_version, signatures: [{name, inputs, outputs:\n" +
 			"[{name, tensor, dtype, shape}]}], layers: [{name, op, shape, params}], target_layer, params}.\n\n" +
 			"Example:\n  tbviz inspect ./saved_model",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Flags: append([]cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}}, engineFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("inspect: want exactly one MODEL_DIR, got %d arguments", c.NArg())
 			}
-			return inspect(c.Context, c.App.Writer, c.Args().First(), c.Bool("json"))
+			return inspect(c, c.Args().First(), c.Bool("json"))
 		},
 	}, &cli.Command{
 		Name:      "predict",
@@ -81,12 +79,12 @@ func init() {
 		Description: "Scores are softmax probabilities (computed from the logits when the model outputs logits).\n" +
 			"--json prints [{image, top: [{class, label, score}]}].\n\n" +
 			"Example:\n  tbviz predict --top 3 --labels labels.txt ./saved_model cat.png",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&cli.IntFlag{Name: "top", Value: 5, Usage: "number of classes per image"},
 			&cli.StringFlag{Name: "labels", Usage: "label `FILE`, one class name per line"},
 			&cli.StringFlag{Name: "input-range", Value: "auto", Usage: "model input range: auto | 0,1 | 0,255 | -1,1"},
-		},
+		}, engineFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 2 {
 				return fmt.Errorf("predict: want MODEL_DIR and at least one IMAGE")
@@ -120,8 +118,9 @@ func imageInput(m *tfmodel.Model) (tfmodel.TensorInfo, error) {
 	return in, nil
 }
 
-func inspect(ctx context.Context, w io.Writer, dir string, asJSON bool) error {
-	m, eng, err := loadModel(dir)
+func inspect(c *cli.Context, dir string, asJSON bool) error {
+	ctx, w := c.Context, c.App.Writer
+	m, eng, err := loadModel(c, dir)
 	if err != nil {
 		return err
 	}
@@ -185,7 +184,7 @@ func inspect(ctx context.Context, w io.Writer, dir string, asJSON bool) error {
 
 func predict(c *cli.Context, dir string, paths []string, k int, labels []string, rng imageio.Range, asJSON bool) error {
 	ctx, w, ew := c.Context, c.App.Writer, c.App.ErrWriter
-	m, eng, err := loadModel(dir)
+	m, eng, err := loadModel(c, dir)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tbviz/tbviz/tfmodel"
+	"github.com/tbviz/tbviz/tfmodel/engine"
+	"github.com/tbviz/tbviz/tfmodel/native"
+	"github.com/tbviz/tbviz/tfmodel/native/gemm"
+	"github.com/urfave/cli/v2"
+)
+
+// engineSpec builds an engine for a loaded model. Engine files register one
+// in engines from an init function (engine_tensorflow.go does, under the
+// build tag "tensorflow"), and append their lines to engineLines for
+// `tbviz version`.
+type engineSpec struct {
+	// New builds the engine; device is the --device flag ("" = default).
+	New func(m *tfmodel.Model, device string) (engine.Engine, error)
+	// Usage is a one-line description for --help.
+	Usage string
+}
+
+var engines = map[string]engineSpec{
+	"native": {
+		New: func(m *tfmodel.Model, device string) (engine.Engine, error) {
+			if device != "" && !strings.EqualFold(device, "cpu") {
+				return nil, fmt.Errorf("--device %q: the native engine runs on the CPU only (use --engine tensorflow for GPUs)", device)
+			}
+			return native.New(m.Graph, nil)
+		},
+		Usage: "pure-Go engine (default)",
+	},
+}
+
+func init() {
+	engineLines = append(engineLines, "engine native: pure Go, CPU ("+gemm.Backend()+" GEMM)")
+}
+
+// engineNames lists the engines compiled into this binary.
+func engineNames() []string {
+	var names []string
+	for n := range engines {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// engineFlags are the --engine and --device flags of every command that
+// runs a model.
+func engineFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "engine", Value: "native", Usage: "execution engine: " + strings.Join(engineNames(), ", ")},
+		&cli.StringFlag{Name: "device", Usage: "device for the engine, e.g. cpu or /GPU:0 (tensorflow engine)"},
+	}
+}
+
+// loadModel loads a model directory and builds the engine the --engine and
+// --device flags select; every command that runs a model starts here.
+func loadModel(c *cli.Context, dir string) (*tfmodel.Model, engine.Engine, error) {
+	name := c.String("engine")
+	if name == "" {
+		name = "native"
+	}
+	spec, ok := engines[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("--engine %q: not in this binary (have %s; the tensorflow engine needs a build with -tags tensorflow)", name, strings.Join(engineNames(), ", "))
+	}
+	m, err := tfmodel.Load(dir, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := spec.New(m, c.String("device"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %s engine: %w", dir, name, err)
+	}
+	return m, eng, nil
+}
