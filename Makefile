@@ -14,7 +14,7 @@ H = $(shell $(GO) env GOMODCACHE)/github.com/tensorflow/tensorflow@v2.18.0+incom
 TF_CGO_CFLAGS = -I$(H) -I$(H)/third_party/xla -I$(H)/third_party/xla/third_party/tsl
 PKGS := ./...
 
-.PHONY: all setup setup-apt setup-npm setup-go build test lint vet fmt-check bench bench-setup demo clean test-tensorflow graphmodels
+.PHONY: vet-tensorflow all setup setup-apt setup-npm setup-go build test lint vet fmt-check bench bench-setup demo clean test-tensorflow graphmodels
 
 all: build
 
@@ -53,8 +53,22 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags openblas $(PKGS)
 
-lint: fmt-check vet
+lint: fmt-check vet vet-tensorflow
 	$(STATICCHECK) $(PKGS)
+
+## vet-tensorflow: type-check the TensorFlow C API engine (build tag tensorflow)
+## against the TF 2.18 C headers; linking it needs libtensorflow, checking it does not.
+vet-tensorflow:
+	@$(GO) mod download github.com/tensorflow/tensorflow@v2.18.0+incompatible
+	CGO_ENABLED=1 CGO_CFLAGS="$(TF_CGO_CFLAGS)" $(GO) vet -tags tensorflow $(PKGS)
+
+## test-tensorflow: run the tensorflow engine's tests where libtensorflow is installed
+test-tensorflow:
+	@found=""; for d in $${LIBRARY_PATH//:/ } $${LD_LIBRARY_PATH//:/ } /usr/local/lib /usr/lib /usr/lib/x86_64-linux-gnu; do \
+	  [ -e "$$d/libtensorflow.so" ] && found="$$d"; done; \
+	if [ -z "$$found" ]; then echo "test-tensorflow: SKIPPED: libtensorflow.so not found (LIBRARY_PATH, LD_LIBRARY_PATH, /usr/local/lib, /usr/lib); see README, TensorFlow engine"; exit 0; fi; \
+	echo "test-tensorflow: libtensorflow in $$found"; \
+	$(GO) test -tags tensorflow -timeout 30m ./tfmodel/tfengine/... ./cmd/tbviz/...
 
 ## test: formatting, vet, staticcheck, and the race-enabled test suite
 test: setup lint
