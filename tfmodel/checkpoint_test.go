@@ -385,7 +385,9 @@ func TestLoadCheckpointLazy(t *testing.T) {
 
 func TestCheckpointStep(t *testing.T) {
 	dir := t.TempDir()
-	i64 := func(v int64) *tensor.Tensor { return &tensor.Tensor{DType: tensor.Int64, Shape: []int{}, I64: []int64{v}} }
+	i64 := func(v int64) *tensor.Tensor {
+		return &tensor.Tensor{DType: tensor.Int64, Shape: []int{}, I64: []int64{v}}
+	}
 	cases := []struct {
 		name    string
 		ts      map[string]*tensor.Tensor
