@@ -3,8 +3,11 @@
 // C = alpha·op(A)·op(B) + beta·C on row-major matrices, op(X) = Xᵀ when the
 // trans flag is set; A is m×k after op, B is k×n, C is m×n.
 //
-// The default backend is gonum's pure-Go BLAS; the build tag openblas
-// switches to OpenBLAS through cgo (gonum.org/v1/netlib).
+// The default backend is pure Go: float32 products run on this package's
+// own packed GEMM with an AVX2/FMA assembly micro-kernel where the CPU has
+// one (amd64; build tag purego turns it off), everything else on gonum's
+// BLAS. The build tag openblas switches to OpenBLAS through cgo
+// (gonum.org/v1/netlib).
 package gemm
 
 import (
@@ -13,9 +16,18 @@ import (
 	"github.com/tbviz/tbviz/tfmodel/tensor"
 )
 
-// Backend returns the name of the BLAS library in use: "gonum" (pure Go,
-// the default) or "openblas" (build tag openblas).
-func Backend() string { return blasBackend }
+// Backend returns the name of the float32 GEMM in use: "go-avx2" (pure
+// Go with the assembly micro-kernel, the default on amd64 with AVX2 and
+// FMA), "gonum" (pure Go elsewhere) or "openblas" (build tag openblas).
+func Backend() string {
+	if useKernel {
+		return "go-avx2"
+	}
+	return blasBackend
+}
+
+// useKernel routes float32 products to sgemm.
+var useKernel = haveKernel && blasBackend == "gonum"
 
 func blasTrans(t bool) blas.Transpose {
 	if t {
@@ -35,6 +47,10 @@ func Gemm[T tensor.Float](transA, transB bool, m, n, k int, alpha T, a []T, lda 
 	}
 	switch cc := any(c).(type) {
 	case []float32:
+		if useKernel {
+			sgemm(transA, transB, m, n, k, float32(alpha), any(a).([]float32), lda, any(b).([]float32), ldb, float32(beta), cc, ldc)
+			return
+		}
 		blas32Impl.Sgemm(blasTrans(transA), blasTrans(transB), m, n, k, float32(alpha), any(a).([]float32), lda, any(b).([]float32), ldb, float32(beta), cc, ldc)
 	case []float64:
 		blas64Impl.Dgemm(blasTrans(transA), blasTrans(transB), m, n, k, float64(alpha), any(a).([]float64), lda, any(b).([]float64), ldb, float64(beta), cc, ldc)

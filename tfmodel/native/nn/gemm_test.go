@@ -12,7 +12,7 @@ import (
 // leading dimensions larger than the rows, beta accumulation and an empty
 // inner dimension.
 func TestGEMMBackend(t *testing.T) {
-	if b := Backend(); b != "gonum" && b != "openblas" {
+	if b := Backend(); b != "gonum" && b != "openblas" && b != "go-avx2" {
 		t.Fatalf("Backend() = %q", b)
 	}
 	for _, k := range []int{0, 1, 7, 70} {
