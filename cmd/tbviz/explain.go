@@ -7,44 +7,82 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/tbviz/tbviz/examples/cifar10"
+	"github.com/tbviz/tbviz/internal/progress"
 	"github.com/tbviz/tbviz/tbwriter"
 	"github.com/tbviz/tbviz/tfmodel"
+	"github.com/tbviz/tbviz/tfmodel/engine"
 	"github.com/tbviz/tbviz/vizhooks/cam"
 	"github.com/tbviz/tbviz/vizhooks/explain"
 	"github.com/tbviz/tbviz/vizhooks/imageio"
 )
 
+const explainDescription = `Loads a SavedModel or TF.js graph-model, predicts each image, and writes into the
+TensorBoard logdir (the run directory --run inside it):
+
+  <method>/<layer>/<image>         panel (input | heatmap | overlay) for an image with one target
+  <method>/<layer>/<image>/top<r>  panel for the r-th most probable class, when the target is topK, K > 1
+  prob/<image>[/top<r>]            the target's probability (scalar)
+  summary                          text: model, output, score tensor, layer, scale, top classes, errors
+
+<image> is the file name without extension (_2, _3, ... added when two files share a name);
+tags name ranks, not classes, so they keep their meaning across steps.
+
+Targets (--class): a class index (3), a label name from --labels (cat), or topK (top1, top3);
+a comma list gives one target per image, in --images order (3,7,top1). --targets FILE reads
+CSV rows image,class instead of --images (relative paths from the file's directory).
+
+Score: the --output of the signature (default: the only output, or the only float [batch, classes]
+one). When it is a Softmax, the logits before it are differentiated; --softmax overrides.
+
+Scale (--scale): image (each heatmap by its own min and max), batch (one range per method over
+this step's maps), fixed:LO,HI or fixed:HI (raw map units, clipped), run (the range of the first
+step written to this run, kept in ` + explain.ScaleFile + ` in the run directory and reused by later
+steps, so change over training shows). Three-channel gradient images are always standardised.
+
+A progress bar is drawn on stderr when it is a terminal. Images that do not decode, targets out of
+range and methods that fail are reported (warnings, and the summary); the rest is written and the
+exit status is 1. The last line is the tensorboard command to run, with --samples_per_plugin
+images=N when an image tag of the run has more than 10 steps (TensorBoard shows 10 by default).
+
+Methods: ` + "%s" + ` (or all).
+
+Examples:
+  tbviz explain --model ./saved_model --images cat.png,dog.jpg --logdir runs/viz --methods gradcam,layercam
+  tbviz explain --model ./saved_model --images cat.png --labels labels.txt --class top3 --logdir runs/viz
+  tbviz explain --model ./saved_model --targets val.csv --logdir runs --run epoch --step 5 --scale run`
+
 func init() {
 	commands = append(commands, &cli.Command{
-		Name:      "explain",
-		Usage:     "compute CAM heatmaps for images and write them to a TensorBoard logdir",
-		ArgsUsage: " ",
-		Description: "Loads a SavedModel or TF.js graph-model, predicts each image, and writes one panel\n" +
-			"(input | heatmap | overlay) per method and image under the tag <method>/<layer>/<image>,\n" +
-			"the target probability as the scalar prob/<image>, and a text summary.\n\n" +
-			"Methods: " + strings.Join(cam.Names(), ", ") + " (or all).\n\n" +
-			"Example:\n  tbviz explain --model ./saved_model --images cat.png,dog.jpg --logdir runs/viz --methods gradcam,layercam",
+		Name:        "explain",
+		Usage:       "compute CAM heatmaps for images and write them to a TensorBoard logdir",
+		ArgsUsage:   " ",
+		Description: fmt.Sprintf(explainDescription, strings.Join(cam.Names(), ", ")),
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "SavedModel or TF.js graph-model `DIR`", Required: true},
-			&cli.StringSliceFlag{Name: "images", Usage: "image `PATH`s (PNG, JPEG, GIF, WebP, BMP, TIFF)", Required: true},
+			&cli.StringSliceFlag{Name: "images", Usage: "image `PATH`s (PNG, JPEG, GIF, WebP, BMP, TIFF), comma separated or repeated"},
+			&cli.StringFlag{Name: "targets", Usage: "CSV `FILE` of image,class rows (class: index, label or topK), instead of --images"},
 			&cli.StringFlag{Name: "logdir", Usage: "TensorBoard logdir", Required: true},
-			&cli.StringFlag{Name: "run", Usage: "run sub-directory inside the logdir"},
+			&cli.StringFlag{Name: "run", Usage: "run sub-directory inside the logdir (only it gets an event file)"},
 			&cli.Int64Flag{Name: "step", Usage: "TensorBoard step"},
 			&cli.StringSliceFlag{Name: "methods", Value: cli.NewStringSlice("gradcam"), Usage: "methods, comma separated, or all"},
-			&cli.StringFlag{Name: "layer", Usage: "target layer: Keras name, unique suffix (conv2d_23), #index; default: suggested"},
-			&cli.StringFlag{Name: "class", Value: "top1", Usage: "target class index, label name, or top1"},
+			&cli.StringFlag{Name: "layer", Usage: "target layer: Keras name, unique suffix (conv2d_23), tensor name, #index; default: suggested"},
+			&cli.StringFlag{Name: "class", Value: "top1", Usage: "target: class index, label name, or topK (top1, top3: one map per top class, tags .../<image>/top<r>); a comma list gives one per image (3,7,top1)"},
 			&cli.StringFlag{Name: "labels", Usage: "label `FILE`, one class name per line"},
+			&cli.StringFlag{Name: "signature", Usage: "signature `NAME` to load (default serving_default)"},
+			&cli.StringFlag{Name: "output", Usage: "signature output `KEY` to explain (default: the only output, or the only float [batch, classes] one)"},
 			&cli.StringFlag{Name: "input-range", Value: "auto", Usage: "model input range: auto | 0,1 | 0,255 | -1,1 (auto: 0,255 when the graph rescales by 1/255 or 1/127.5 itself, else 0,1)"},
-			&cli.BoolFlag{Name: "softmax", Usage: "differentiate the softmax output instead of the logits"},
+			&cli.BoolFlag{Name: "softmax", Usage: "differentiate the softmax output instead of the logits before it"},
+			&cli.StringFlag{Name: "scale", Value: "image", Usage: "heatmap normalisation: image | batch | run | fixed:LO,HI | fixed:HI (raw units)"},
 			&cli.StringFlag{Name: "colormap", Value: "jet", Usage: "jet, viridis, inferno, turbo, gray, magma, plasma"},
-			&cli.StringFlag{Name: "raw-out", Usage: "also write each map's raw values (before normalisation) as <image>_<method>_<layer>.npy into `DIR`"},
+			&cli.StringFlag{Name: "raw-out", Usage: "also write each map's raw values (before normalisation) as <image>_<method>_<layer>.npy into `DIR` (<image>_top<r>_... for topK)"},
 			&cli.StringFlag{Name: "png-out", Usage: "also write each panel as <image>_<method>_<layer>.png into `DIR`"},
-			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON: {logdir, run, step, layer, images: [{image, target: {class, label, score}, maps: [{method, layer, tag, raw}]}]}"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON: {logdir, run, step, layer, output, score, scales, tensorboard, images: [{image, target: {class, label, score, rank}, maps: [{method, layer, tag, raw}]}]}, one images entry per (image, target)"},
 		}, engineFlags()...),
 		Action: func(c *cli.Context) error {
 			rng, err := parseRangeFlag(c.String("input-range"))
@@ -57,16 +95,34 @@ func init() {
 					return err
 				}
 			}
+			scale, err := explain.ParseScale(c.String("scale"))
+			if err != nil {
+				return fmt.Errorf("--scale: %w", err)
+			}
 			cfg := explain.Config{Methods: splitList(c.StringSlice("methods")), Layer: c.String("layer"), Labels: labels, Range: rng,
-				Softmax: c.Bool("softmax"), Colormap: c.String("colormap"), Step: c.Int64("step"), Class: -1,
-				RawOut: c.String("raw-out"), PNGOut: c.String("png-out")}
-			if cl := c.String("class"); cl != "top1" {
-				cfg.Class, err = parseClass(cl, labels)
-				if err != nil {
-					return err
+				Softmax: c.Bool("softmax"), Colormap: c.String("colormap"), Step: c.Int64("step"), Output: c.String("output"),
+				Scale: scale, RawOut: c.String("raw-out"), PNGOut: c.String("png-out")}
+			images := splitList(c.StringSlice("images"))
+			switch f := c.String("targets"); {
+			case f != "" && len(images) > 0:
+				return fmt.Errorf("--targets lists the images itself: give --images or --targets, not both")
+			case f != "" && c.IsSet("class"):
+				return fmt.Errorf("--targets gives each image's class: give --class or --targets, not both")
+			case f != "":
+				if images, cfg.Targets, err = explain.ReadTargetsCSV(f, labels); err != nil {
+					return fmt.Errorf("--targets: %w", err)
+				}
+			case len(images) == 0:
+				return fmt.Errorf("no images: give --images PATH[,PATH...] or --targets FILE")
+			default:
+				if cfg.Targets, err = explain.ParseChoices(c.String("class"), labels); err != nil {
+					return fmt.Errorf("--class: %w", err)
+				}
+				if len(cfg.Targets) > 1 && len(cfg.Targets) != len(images) {
+					return fmt.Errorf("--class %s: %d targets for %d images; give one target for all or one per image, in --images order", c.String("class"), len(cfg.Targets), len(images))
 				}
 			}
-			return runExplain(c, c.String("model"), splitList(c.StringSlice("images")), c.String("logdir"), c.String("run"), cfg, c.Bool("json"))
+			return runExplain(c, c.String("model"), images, c.String("logdir"), c.String("run"), cfg, c.Bool("json"))
 		},
 	}, &cli.Command{
 		Name:  "demo",
@@ -88,34 +144,77 @@ func init() {
 			if err != nil {
 				return err
 			}
-			cfg := explain.Config{Methods: []string{"all"}, Labels: labels, Range: imageio.Range01, Class: -1, CAM: cam.Options{MaxChannels: 16}}
+			cfg := explain.Config{Methods: []string{"all"}, Labels: labels, Range: imageio.Range01, Targets: []explain.Choice{{Top: 1}}, CAM: cam.Options{MaxChannels: 16}}
 			return runExplain(c, model, images, c.String("logdir"), "cifar10", cfg, false)
 		},
 	})
 }
 
+// loadExplainModel is loadModel with the --signature flag.
+// TODO(coordinator): loadModel could take *tfmodel.LoadOptions.
+func loadExplainModel(c *cli.Context, dir string) (*tfmodel.Model, engine.Engine, error) {
+	sig := ""
+	if c.Command.Name == "explain" {
+		sig = c.String("signature")
+	}
+	if sig == "" {
+		return loadModel(c, dir)
+	}
+	name := c.String("engine")
+	if name == "" {
+		name = "native"
+	}
+	spec, ok := engines[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("--engine %q: not in this binary (have %s; the tensorflow engine needs a build with -tags tensorflow)", name, strings.Join(engineNames(), ", "))
+	}
+	m, err := tfmodel.Load(dir, &tfmodel.LoadOptions{Signature: sig})
+	if err != nil {
+		return nil, nil, fmt.Errorf("--signature %s: %w", sig, err)
+	}
+	eng, err := spec.New(m, c.String("device"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %s engine: %w", dir, name, err)
+	}
+	return m, eng, nil
+}
+
 func runExplain(c *cli.Context, modelDir string, images []string, logdir, run string, cfg explain.Config, asJSON bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	m, eng, err := loadModel(c, modelDir)
+	dir := logdir
+	if run != "" {
+		local := filepath.FromSlash(run)
+		if !filepath.IsLocal(local) {
+			return fmt.Errorf("--run %q: must be a relative path inside the logdir", run)
+		}
+		dir = filepath.Join(logdir, local)
+	}
+	m, eng, err := loadExplainModel(c, modelDir)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
 	cfg.Range = inputRange(c, m, cfg.Range)
-	root, err := tbwriter.NewWriter(logdir, nil)
+	// Only the run directory gets an event file: a writer on the logdir
+	// root would leave an empty one there, which TensorBoard shows as a
+	// run of its own.
+	w, err := tbwriter.NewWriter(dir, nil)
 	if err != nil {
 		return err
 	}
-	w := root
-	if run != "" {
-		if w, err = root.Run(run); err != nil {
-			root.Close()
-			return err
+	var bar *progress.Bar
+	last := 0
+	cfg.Progress = func(done, total int) {
+		if bar == nil {
+			bar = progress.New(c.App.ErrWriter, total, "explain")
 		}
+		bar.Add(done - last)
+		last = done
 	}
 	res, runErr := explain.Run(ctx, m, eng, images, w, cfg)
-	if err := root.Close(); err != nil && runErr == nil {
+	bar.Finish()
+	if err := w.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
 	if res != nil {
@@ -126,15 +225,29 @@ func runExplain(c *cli.Context, modelDir string, images []string, logdir, run st
 	if runErr != nil {
 		return runErr
 	}
+	samples := 0
+	if n, tag, err := explain.MaxImageSteps(dir); err != nil {
+		fmt.Fprintln(c.App.ErrWriter, "tbviz: warning: reading back", dir, err)
+	} else if samples = explain.SamplesFor(n); samples > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "tbviz: image tag %s has %d steps; TensorBoard keeps %d per tag unless told otherwise\n", tag, n, explain.TensorBoardImageSamples)
+	}
+	tb := explain.TensorBoardCommand(logdir, samples)
 	if asJSON {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"logdir": logdir, "run": run, "step": cfg.Step, "layer": res.Layer, "images": res.Images})
+		if err := enc.Encode(map[string]any{"logdir": logdir, "run": run, "step": cfg.Step, "layer": res.Layer, "output": res.Output, "score": res.Score,
+			"scales": res.Scales, "tensorboard": tb, "images": res.Images}); err != nil {
+			return err
+		}
+	} else {
+		for _, im := range res.Images {
+			fmt.Fprintf(c.App.Writer, "%s: %s (class %d, rank %d, p=%.3f), %d maps\n", im.Image, im.Target.Label, im.Target.Class, im.Target.Rank, im.Target.Score, len(im.Maps))
+		}
+		fmt.Fprintf(c.App.Writer, "layer %s\nwrote %s\nview with: %s\n", res.Layer, w.Dir(), tb)
 	}
-	for _, im := range res.Images {
-		fmt.Fprintf(c.App.Writer, "%s: %s (class %d, p=%.3f), %d maps\n", im.Image, im.Target.Label, im.Target.Class, im.Target.Score, len(im.Maps))
+	if n := len(res.Errors); n > 0 {
+		return fmt.Errorf("explain: %d problem(s), see the warnings above; everything else was written", n)
 	}
-	fmt.Fprintf(c.App.Writer, "layer %s\nwrote %s\nview with: tensorboard --logdir %s\n", res.Layer, w.Dir(), logdir)
 	return nil
 }
 
@@ -165,22 +278,6 @@ func readLabels(path string) ([]string, error) {
 		return nil, fmt.Errorf("--labels %s: %w", path, err)
 	}
 	return out, nil
-}
-
-func parseClass(s string, labels []string) (int, error) {
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
-		if n < 0 {
-			return 0, fmt.Errorf("--class %s: must be a non-negative index, a label name or top1", s)
-		}
-		return n, nil
-	}
-	for i, l := range labels {
-		if l == s {
-			return i, nil
-		}
-	}
-	return 0, fmt.Errorf("--class %q: not an index, not top1, and not a label in --labels (%d labels)", s, len(labels))
 }
 
 // parseRangeFlag parses --input-range; "auto" gives the zero Range, which

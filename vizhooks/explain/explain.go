@@ -1,14 +1,46 @@
 // Package explain runs attribution methods (package cam) on a loaded model
 // and a batch of image files and writes the results into a TensorBoard
-// logdir: one panel image (original | heatmap | overlay) per method, layer
-// and image, a text summary with the top-k table and the settings, and the
-// target probability as a scalar per image.
+// logdir: one panel image (original | heatmap | overlay) per method, layer,
+// image and target, a text summary with the top-k table and the settings,
+// and the target probability as a scalar.
 //
-// Tag scheme (stable): "<method>/<layer>/<image>" for panels, where layer
-// is the target layer's node name and image is the file's base name without
-// extension; "prob/<image>" for the target class probability;
-// "summary" for the text. One image per tag per step, so TensorBoard's
-// 10-sample image reservoir hides nothing within a step.
+// # Targets
+//
+// Each image is explained for one or more target classes (Config.Targets,
+// a Choice each): a class index, or the image's top-k predicted classes.
+// One Choice applies to every image; a list gives one per image path, in
+// order. Result.Images holds one entry per (image, target).
+//
+// # Tag scheme (stable)
+//
+//   - "<method>/<layer>/<image>": the panel of an image with a single
+//     target (a class index, or top1);
+//   - "<method>/<layer>/<image>/top<r>": the panel of the r-th most probable
+//     class (r = 1..k) of an image whose target is topK with k > 1;
+//   - "prob/<image>" and "prob/<image>/top<r>": the target's probability;
+//   - "summary": the text.
+//
+// layer is the target layer's tensor name; image is the file's base name
+// without extension ("_2", "_3", ... appended when two files share one).
+// Tags name ranks, not classes, so a tag keeps its meaning from step to
+// step when the top classes change; the panel's caption and the summary
+// name the class. One image per tag per step, so TensorBoard's 10-sample
+// image reservoir hides nothing within a step (across steps, see
+// MaxImageSteps and SamplesFor).
+//
+// # Scores and outputs
+//
+// The score differentiated is the chosen signature output (Config.Output;
+// by default the only output, or the only float [batch, classes] one);
+// when that output is a Softmax, its input (the logits) is used unless
+// Config.Softmax is set. Probabilities are the softmax of the logits, or
+// the output itself when it is a softmax.
+//
+// # Normalisation
+//
+// Heatmaps are normalised per image by default; Config.Scale selects one
+// range per step (ScaleBatch), a fixed raw range (ScaleFixed), or the range
+// of the run's first step, remembered in ScaleFile (ScaleRun).
 package explain
 
 import (
@@ -18,8 +50,11 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tbviz/tbviz/tbwriter"
@@ -33,49 +68,73 @@ import (
 )
 
 // Config selects what Run computes. The zero value runs Grad-CAM on the
-// suggested layer for each image's top-1 class, inputs in [0, 1].
+// suggested layer for each image's top-1 class, inputs in [0, 1], each
+// heatmap normalised on its own.
 type Config struct {
 	// Methods are cam method names (default ["gradcam"]); "all" expands
 	// to every registered method.
 	Methods []string
 	// Layer is the target layer spec (layers.Resolve); "" picks the
-	// suggested layer.
+	// suggested layer. It must be a spatial [batch, h, w, c] activation.
 	Layer string
-	// Class is the target class for every image; negative (or Top1) means
-	// each image's top-1 prediction.
+	// Targets are the target classes: one Choice for every image, or one
+	// per image path, in path order (see ParseChoices, ReadTargetsCSV).
+	// Empty means the deprecated Class and Top1 decide.
+	Targets []Choice
+	// Class is the target class of every image when Targets is empty.
+	// Deprecated: use Targets. A positive Class selects that class; zero
+	// or negative (or Top1) selects each image's top-1 prediction, so
+	// class 0 needs Targets: []Choice{{Class: 0}}.
 	Class int
-	// Top1 forces each image's top-1 prediction as its target.
+	// Top1 forces each image's top-1 prediction when Targets is empty.
+	// Deprecated: use Targets: []Choice{{Top: 1}}.
 	Top1 bool
 	// Labels are class names by index (optional).
 	Labels []string
 	// Range is the model's input value range (default [0, 1]).
 	Range imageio.Range
-	// Softmax differentiates the softmax output instead of the logits.
+	// Output is the key of the signature output to explain. Empty picks
+	// the only output, or else the only float [batch, classes] output;
+	// when several qualify, Run fails listing them.
+	Output string
+	// Softmax differentiates the softmax output instead of the logits
+	// before it (the default when the output is a Softmax).
 	Softmax bool
 	// Colormap names the heatmap colormap (default "jet").
 	Colormap string
 	// Alpha is the overlay opacity (default 0.5).
 	Alpha float64
+	// Scale selects how heatmaps are normalised (default: per image).
+	Scale Scale
 	// Step is the TensorBoard step.
 	Step int64
 	// TopK is the number of classes in the text table (default 5).
 	TopK int
-	// CAM tunes the methods.
+	// CAM tunes the methods. Its BatchSize (default 32) is also the
+	// number of (image, target) pairs per Compute call.
 	CAM cam.Options
 	// RawOut, when set, is a directory that receives each map's raw float
 	// values (at the method's resolution, before normalisation and colour
-	// mapping) as <image>_<method>_<layer>.npy files.
+	// mapping) as <image>_<method>_<layer>.npy files (<image>_top<r>_...
+	// for top-k targets).
 	RawOut string
 	// PNGOut, when set, is a directory that receives each panel as
 	// <image>_<method>_<layer>.png too.
 	PNGOut string
+	// Progress, when set, is called after each piece of work with the
+	// number of (image, target, method) maps done and the total.
+	Progress func(done, total int)
 }
 
 // Target is the class a map explains.
 type Target struct {
-	Class int     `json:"class"`
-	Label string  `json:"label"`
+	Class int    `json:"class"`
+	Label string `json:"label"`
+	// Score is the class probability.
 	Score float64 `json:"score"`
+	// Rank is the class's rank among the image's predictions (1 = the
+	// most probable).
+	Rank int `json:"rank"`
 }
 
 // Map names one written map.
@@ -87,7 +146,7 @@ type Map struct {
 	Raw string `json:"raw"`
 }
 
-// ImageResult is what Run wrote for one image.
+// ImageResult is what Run wrote for one image and target.
 type ImageResult struct {
 	Image  string `json:"image"`
 	Target Target `json:"target"`
@@ -96,61 +155,155 @@ type ImageResult struct {
 
 // Result is the outcome of Run.
 type Result struct {
-	Layer  string        `json:"layer"`
+	Layer string `json:"layer"`
+	// Output is the signature output key explained; Score is the tensor
+	// differentiated (the logits before a Softmax output, by default).
+	Output string `json:"output"`
+	Score  string `json:"score"`
+	// Images has one entry per (image, target), in image order.
 	Images []ImageResult `json:"images"`
-	// Errors are per-image or per-method failures; the rest was written.
+	// Scales holds, for Scale modes other than per image, the range used
+	// for each method ([min, max] in raw units; absent when the method's
+	// maps had no usable range).
+	Scales map[string][2]float64 `json:"scales,omitempty"`
+	// Errors are per-image, per-target or per-method failures; the rest
+	// was written.
 	Errors []error `json:"-"`
 }
 
-// Run explains the images at paths with the model and writes to w.
+// pair is one (image, target) to explain.
+type pair struct {
+	row    int    // row of the loaded batch
+	name   string // image part of the tags, "<image>" or "<image>/top<r>"
+	class  int
+	result int // index into Result.Images
+}
+
+// pending is a map whose rendering waits for its method's batch range.
+type pending struct {
+	pair int
+	m    []float32
+	h, w int
+}
+
+// Run explains the images at paths with the model and writes to w. Images
+// that do not decode, targets out of range and methods that fail are
+// reported in Result.Errors and the rest is written; the error is non-nil
+// when nothing could be explained or writing failed.
 func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []string, w *tbwriter.Writer, cfg Config) (*Result, error) {
+	res := &Result{}
 	if len(m.Signature.Inputs) != 1 || len(m.Signature.Outputs) < 1 {
 		return nil, fmt.Errorf("explain: signature %s has %d inputs and %d outputs; need one image input and a score output", m.Signature.Name, len(m.Signature.Inputs), len(m.Signature.Outputs))
 	}
-	in, out := m.Signature.Inputs[0], m.Signature.Outputs[0]
+	in := m.Signature.Inputs[0]
+	out, err := pickOutput(m.Signature, cfg.Output)
+	if err != nil {
+		return nil, fmt.Errorf("explain: %w", err)
+	}
+	res.Output = out.Key
 	if len(in.Shape) != 4 || in.Shape[1] <= 0 || in.Shape[2] <= 0 {
 		return nil, fmt.Errorf("explain: input %s has shape %v; need [batch, height, width, channels] with known height and width", in.Key, in.Shape)
+	}
+	if err := cfg.Scale.check(); err != nil {
+		return nil, fmt.Errorf("explain: %w", err)
+	}
+	methods, err := expandMethods(cfg.Methods)
+	if err != nil {
+		return nil, fmt.Errorf("explain: %w", err)
+	}
+	cmapName := cfg.Colormap
+	if cmapName == "" {
+		cmapName = "jet"
+	}
+	cmap, err := render.ColormapByName(cmapName)
+	if err != nil {
+		return nil, fmt.Errorf("explain: %w", err)
+	}
+	alpha := cfg.Alpha
+	if alpha == 0 {
+		alpha = 0.5
+	}
+	if len(paths) == 0 {
+		return nil, errors.New("explain: no images")
+	}
+	choices, err := targetsFor(cfg, len(paths))
+	if err != nil {
+		return nil, fmt.Errorf("explain: %w", err)
 	}
 	rng := cfg.Range
 	if rng == (imageio.Range{}) {
 		rng = imageio.Range01
 	}
 	batch, err := imageio.LoadBatch(paths, in.Shape[1], in.Shape[2], in.Shape[3], rng)
-	res := &Result{}
 	if batch != nil {
 		res.Errors = append(res.Errors, batch.Errs...)
 	}
 	if err != nil {
 		return res, fmt.Errorf("explain: %w", err)
 	}
+	// Row i of the batch is path rowPath[i]: LoadBatch keeps the order
+	// and leaves out the files that failed.
+	rowChoice := make([]Choice, len(batch.Paths))
+	for i, j := 0, 0; i < len(batch.Paths) && j < len(paths); j++ {
+		if paths[j] == batch.Paths[i] {
+			rowChoice[i] = choices[j]
+			i++
+		}
+	}
 	score, err := layers.ScoreTensor(m.Graph, out.Tensor, !cfg.Softmax)
 	if err != nil {
 		return res, fmt.Errorf("explain: %w", err)
+	}
+	res.Score = score
+	// The probabilities are the softmax of the score, except when the
+	// score is itself a softmax output (--softmax on a Softmax model).
+	isProb := false
+	if cfg.Softmax {
+		pre, err := layers.ScoreTensor(m.Graph, out.Tensor, true)
+		isProb = err == nil && pre != out.Tensor
 	}
 	layer, err := resolveLayer(ctx, m, eng, in.Tensor, batch.Tensor, cfg.Layer)
 	if err != nil {
 		return res, fmt.Errorf("explain: %w", err)
 	}
 	res.Layer = layer
-	outs, err := eng.Run(ctx, map[string]*tensor.Tensor{in.Tensor: batch.Tensor}, []string{score})
+	scores, err := predict(ctx, eng, in.Tensor, score, batch.Tensor, cfg.CAM.BatchSize)
 	if err != nil {
 		return res, fmt.Errorf("explain: predict: %w", err)
 	}
-	probs := cam.Softmax(outs[0])
-	if cfg.Softmax {
-		probs = rows(outs[0])
+	var probs [][]float64
+	if isProb {
+		probs = rows(scores)
+	} else {
+		probs = cam.Softmax(scores)
 	}
-	b := len(batch.Originals)
-	classes := make([]int, b)
-	for i := range classes {
-		if cfg.Class >= 0 && !cfg.Top1 {
-			classes[i] = cfg.Class
-		} else {
-			classes[i] = cam.TopK(outs[0], 1)[i][0]
+	b, nClasses := len(batch.Originals), scores.Shape[1]
+	names := imageNames(batch.Paths)
+	var pairs []pair
+	for i := range b {
+		ch := rowChoice[i]
+		order := rankOrder(probs[i])
+		add := func(class int, name string) {
+			pairs = append(pairs, pair{row: i, name: name, class: class, result: len(res.Images)})
+			res.Images = append(res.Images, ImageResult{Image: batch.Paths[i], Target: Target{Class: class, Label: label(cfg.Labels, class), Score: probs[i][class], Rank: order[class]}})
 		}
-		if classes[i] >= len(probs[i]) {
-			return res, fmt.Errorf("explain: class %d out of range: the model has %d classes", classes[i], len(probs[i]))
+		switch {
+		case ch.Top > nClasses:
+			res.Errors = append(res.Errors, fmt.Errorf("%s: target top%d: the model has only %d classes (output %s)", batch.Paths[i], ch.Top, nClasses, out.Key))
+		case ch.Top == 1:
+			add(cam.TopK(rowOf(scores, i), 1)[0][0], names[i])
+		case ch.Top > 1:
+			for r, c := range cam.TopK(rowOf(scores, i), ch.Top)[0] {
+				add(c, names[i]+"/top"+strconv.Itoa(r+1))
+			}
+		case ch.Class >= nClasses:
+			res.Errors = append(res.Errors, fmt.Errorf("%s: class %d out of range: the model has %d classes, 0 to %d (output %s)", batch.Paths[i], ch.Class, nClasses, nClasses-1, out.Key))
+		default:
+			add(ch.Class, names[i])
 		}
+	}
+	if len(pairs) == 0 {
+		return res, fmt.Errorf("explain: nothing to explain: %w", errors.Join(res.Errors...))
 	}
 	for _, d := range []string{cfg.RawOut, cfg.PNGOut} {
 		if d != "" {
@@ -159,84 +312,302 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 			}
 		}
 	}
-	methods, err := expandMethods(cfg.Methods)
-	if err != nil {
-		return res, fmt.Errorf("explain: %w", err)
+	var state *scaleState
+	if cfg.Scale.Mode == ScaleRun {
+		if state, err = readScaleState(w.Dir()); err != nil {
+			return res, fmt.Errorf("explain: %w", err)
+		}
 	}
-	cmapName := cfg.Colormap
-	if cmapName == "" {
-		cmapName = "jet"
+	fixed := make([]render.Scale, len(methods)) // known ranges; invalid = not (yet) known
+	for k, meth := range methods {
+		switch cfg.Scale.Mode {
+		case ScaleFixed:
+			fixed[k] = render.Scale{Min: cfg.Scale.Min, Max: cfg.Scale.Max}
+		case ScaleRun:
+			if s, ok := state.Scales[meth.Name()+"/"+layer]; ok {
+				fixed[k] = render.Scale{Min: s.Min, Max: s.Max}
+			}
+		}
 	}
-	cmap, err := render.ColormapByName(cmapName)
-	if err != nil {
-		return res, fmt.Errorf("explain: %w", err)
+	deferred := make([][]pending, len(methods))
+	failed := make([]bool, len(methods))
+	done, total := 0, len(pairs)*len(methods)
+	progress := func(n int) {
+		done += n
+		if cfg.Progress != nil {
+			cfg.Progress(done, total)
+		}
 	}
-	alpha := cfg.Alpha
-	if alpha == 0 {
-		alpha = 0.5
+	progress(0)
+	writeMap := func(k int, p pair, maps []float32, h, wd, c int, sc render.Scale) error {
+		meth := methods[k]
+		t := res.Images[p.result].Target
+		tag := meth.Name() + "/" + layer + "/" + p.name
+		panel := renderPanel(batch.Originals[p.row], maps, h, wd, c, cmap, alpha, meth.Name(), t, sc)
+		if err := w.Image(tag, cfg.Step, panel); err != nil {
+			return fmt.Errorf("write %s: %w", tag, err)
+		}
+		mp := Map{Method: meth.Name(), Layer: layer, Tag: tag}
+		base := fileBase(strings.ReplaceAll(p.name, "/", "_"), meth.Name(), layer)
+		if cfg.RawOut != "" {
+			shape := []int{h, wd}
+			if c > 1 {
+				shape = append(shape, c)
+			}
+			mp.Raw = filepath.Join(cfg.RawOut, base+".npy")
+			if err := writeNPY(mp.Raw, maps, shape); err != nil {
+				return fmt.Errorf("--raw-out: %w", err)
+			}
+		}
+		if cfg.PNGOut != "" {
+			if err := writePNG(filepath.Join(cfg.PNGOut, base+".png"), panel); err != nil {
+				return fmt.Errorf("--png-out: %w", err)
+			}
+		}
+		res.Images[p.result].Maps = append(res.Images[p.result].Maps, mp)
+		return nil
 	}
-	for i := range b {
-		res.Images = append(res.Images, ImageResult{Image: batch.Paths[i], Target: Target{Class: classes[i], Label: label(cfg.Labels, classes[i]), Score: probs[i][classes[i]]}})
+	chunkSize := cfg.CAM.BatchSize
+	if chunkSize <= 0 {
+		chunkSize = 32
 	}
-	input := &cam.Input{Engine: eng, Graph: m.Graph, InputName: in.Tensor, Images: batch.Tensor, Layer: layer, Score: score, Classes: classes, Options: cfg.CAM}
-	for _, meth := range methods {
-		maps, err := meth.Compute(ctx, input)
-		if err != nil {
-			res.Errors = append(res.Errors, fmt.Errorf("%s: %w", meth.Name(), err))
+	for start := 0; start < len(pairs); start += chunkSize {
+		chunk := pairs[start:min(start+chunkSize, len(pairs))]
+		images, classes := gather(batch.Tensor, chunk)
+		input := &cam.Input{Engine: eng, Graph: m.Graph, InputName: in.Tensor, Images: images, Layer: layer, Score: score, Classes: classes, Options: cfg.CAM}
+		for k, meth := range methods {
+			if err := ctx.Err(); err != nil {
+				return res, fmt.Errorf("explain: %w", err)
+			}
+			if failed[k] {
+				progress(len(chunk))
+				continue
+			}
+			maps, err := meth.Compute(ctx, input)
+			if err != nil {
+				if ctx.Err() != nil {
+					return res, fmt.Errorf("explain: %s: %w", meth.Name(), err)
+				}
+				failed[k] = true
+				res.Errors = append(res.Errors, fmt.Errorf("%s: %w", meth.Name(), err))
+				progress(len(chunk))
+				continue
+			}
+			h, wd, c := maps.Shape[1], maps.Shape[2], maps.Shape[3]
+			for j, p := range chunk {
+				mp := maps.F32[j*h*wd*c : (j+1)*h*wd*c]
+				if c == 1 && cfg.Scale.Mode != ScaleImage && !fixed[k].Valid() {
+					deferred[k] = append(deferred[k], pending{pair: start + j, m: mp, h: h, w: wd})
+					continue
+				}
+				if err := writeMap(k, p, mp, h, wd, c, fixed[k]); err != nil {
+					return res, fmt.Errorf("explain: %w", err)
+				}
+			}
+			progress(len(chunk))
+		}
+	}
+	// Maps waiting for their method's range over the whole step.
+	stateChanged := false
+	for k, meth := range methods {
+		if len(deferred[k]) == 0 {
 			continue
 		}
-		for i := range b {
-			tag := meth.Name() + "/" + layer + "/" + imageName(batch.Paths[i])
-			panel := renderPanel(batch.Originals[i], maps, i, cmap, alpha, meth.Name(), res.Images[i].Target)
-			if err := w.Image(tag, cfg.Step, panel); err != nil {
-				return res, fmt.Errorf("explain: write %s: %w", tag, err)
+		var all [][]float32
+		for _, d := range deferred[k] {
+			all = append(all, d.m)
+		}
+		sc := rangeOf(all...)
+		if sc.Valid() {
+			fixed[k] = sc
+			if cfg.Scale.Mode == ScaleRun {
+				state.Scales[meth.Name()+"/"+layer] = savedScale{Min: sc.Min, Max: sc.Max, Step: cfg.Step}
+				stateChanged = true
 			}
-			mp := Map{Method: meth.Name(), Layer: layer, Tag: tag}
-			base := fileBase(imageName(batch.Paths[i]), meth.Name(), layer)
-			if cfg.RawOut != "" {
-				h, wd, c := maps.Shape[1], maps.Shape[2], maps.Shape[3]
-				shape := []int{h, wd}
-				if c > 1 {
-					shape = append(shape, c)
-				}
-				mp.Raw = filepath.Join(cfg.RawOut, base+".npy")
-				if err := writeNPY(mp.Raw, maps.F32[i*h*wd*c:(i+1)*h*wd*c], shape); err != nil {
-					return res, fmt.Errorf("explain: --raw-out: %w", err)
-				}
+		}
+		for _, d := range deferred[k] {
+			if err := writeMap(k, pairs[d.pair], d.m, d.h, d.w, 1, sc); err != nil {
+				return res, fmt.Errorf("explain: %w", err)
 			}
-			if cfg.PNGOut != "" {
-				if err := writePNG(filepath.Join(cfg.PNGOut, base+".png"), panel); err != nil {
-					return res, fmt.Errorf("explain: --png-out: %w", err)
-				}
-			}
-			res.Images[i].Maps = append(res.Images[i].Maps, mp)
 		}
 	}
+	if stateChanged {
+		if err := state.write(w.Dir()); err != nil {
+			return res, fmt.Errorf("explain: %w", err)
+		}
+	}
+	if cfg.Scale.Mode != ScaleImage {
+		res.Scales = map[string][2]float64{}
+		for k, meth := range methods {
+			if fixed[k].Valid() {
+				res.Scales[meth.Name()] = [2]float64{fixed[k].Min, fixed[k].Max}
+			}
+		}
+	}
+	if err := writeSummary(w, m, res, pairs, scores, probs, cfg); err != nil {
+		return res, fmt.Errorf("explain: %w", err)
+	}
+	return res, nil
+}
+
+// writeSummary writes the probability scalars and the text summary.
+func writeSummary(w *tbwriter.Writer, m *tfmodel.Model, res *Result, pairs []pair, scores *tensor.Tensor, probs [][]float64, cfg Config) error {
 	k := cfg.TopK
 	if k <= 0 {
 		k = 5
 	}
-	top := cam.TopK(outs[0], k)
+	top := cam.TopK(scores, k)
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "**model** `%s` (%s), **layer** `%s`, **score** `%s`, **step** %d\n\n", m.Dir, m.Format, layer, score, cfg.Step)
+	fmt.Fprintf(&sb, "**model** `%s` (%s), **output** `%s`, **score** `%s`, **layer** `%s`, **step** %d, **scale** %s\n\n", m.Dir, m.Format, res.Output, res.Score, res.Layer, cfg.Step, cfg.Scale)
 	sb.WriteString("| image | target | top classes |\n|---|---|---|\n")
-	for i, r := range res.Images {
+	for _, p := range pairs {
+		r := res.Images[p.result]
 		var cells []string
-		for _, c := range top[i] {
-			cells = append(cells, fmt.Sprintf("%s %.3f", labelOr(cfg.Labels, c), probs[i][c]))
+		for _, c := range top[p.row] {
+			cells = append(cells, fmt.Sprintf("%s %.3f", labelOr(cfg.Labels, c), probs[p.row][c]))
 		}
-		fmt.Fprintf(&sb, "| %s | %s (%.3f) | %s |\n", imageName(r.Image), labelOr(cfg.Labels, r.Target.Class), r.Target.Score, strings.Join(cells, ", "))
-		if err := w.Scalar("prob/"+imageName(r.Image), cfg.Step, r.Target.Score); err != nil {
-			return res, fmt.Errorf("explain: %w", err)
+		fmt.Fprintf(&sb, "| %s | %s (%.3f, rank %d) | %s |\n", p.name, labelOr(cfg.Labels, r.Target.Class), r.Target.Score, r.Target.Rank, strings.Join(cells, ", "))
+		if err := w.Scalar("prob/"+p.name, cfg.Step, r.Target.Score); err != nil {
+			return err
 		}
+	}
+	if len(res.Scales) > 0 {
+		sb.WriteString("\n**scales** (raw units):")
+		for _, name := range slices.Sorted(maps.Keys(res.Scales)) {
+			s := res.Scales[name]
+			fmt.Fprintf(&sb, " %s %.4g…%.4g;", name, s[0], s[1])
+		}
+		sb.WriteString("\n")
 	}
 	for _, e := range res.Errors {
 		fmt.Fprintf(&sb, "\n- error: %s", e)
 	}
-	if err := w.Text("summary", cfg.Step, sb.String()); err != nil {
-		return res, fmt.Errorf("explain: %w", err)
+	return w.Text("summary", cfg.Step, sb.String())
+}
+
+// pickOutput returns the signature output to explain: key when given,
+// else the only output, else the only float 2-D output.
+func pickOutput(sig tfmodel.SignatureInfo, key string) (tfmodel.TensorInfo, error) {
+	list := func() string {
+		var s []string
+		for _, o := range sig.Outputs {
+			s = append(s, fmt.Sprintf("%s (%s %s%s)", o.Key, o.Tensor, o.DType, tensor.ShapeString(o.Shape)))
+		}
+		return strings.Join(s, ", ")
 	}
-	return res, nil
+	if key != "" {
+		for _, o := range sig.Outputs {
+			if o.Key == key {
+				return o, nil
+			}
+		}
+		return tfmodel.TensorInfo{}, fmt.Errorf("signature %s has no output %q; outputs: %s", sig.Name, key, list())
+	}
+	if len(sig.Outputs) == 1 {
+		return sig.Outputs[0], nil
+	}
+	var cand []tfmodel.TensorInfo
+	for _, o := range sig.Outputs {
+		if o.DType.IsFloat() && len(o.Shape) == 2 {
+			cand = append(cand, o)
+		}
+	}
+	if len(cand) == 1 {
+		return cand[0], nil
+	}
+	return tfmodel.TensorInfo{}, fmt.Errorf("signature %s has %d outputs and %d of them are float [batch, classes]; choose one by key (Output, --output): %s", sig.Name, len(sig.Outputs), len(cand), list())
+}
+
+// predict runs the score tensor over images in chunks of bs (default 32).
+func predict(ctx context.Context, eng engine.Engine, input, score string, images *tensor.Tensor, bs int) (*tensor.Tensor, error) {
+	if bs <= 0 {
+		bs = 32
+	}
+	n := images.Shape[0]
+	var out *tensor.Tensor
+	for off := 0; off < n; off += bs {
+		c := min(bs, n-off)
+		per := images.Len() / n
+		part := tensor.FromFloat32(images.F32[off*per:(off+c)*per], append([]int{c}, images.Shape[1:]...)...)
+		res, err := eng.Run(ctx, map[string]*tensor.Tensor{input: part}, []string{score})
+		if err != nil {
+			return nil, err
+		}
+		s := res[0]
+		if s.Rank() != 2 || s.Shape[0] != c || !s.DType.IsFloat() || s.Shape[1] < 1 {
+			return nil, fmt.Errorf("score tensor %s is %s%s for %d images; need [batch, classes] float", score, s.DType, tensor.ShapeString(s.Shape), c)
+		}
+		if out == nil {
+			out = tensor.New(tensor.Float32, n, s.Shape[1])
+		}
+		k := s.Shape[1]
+		for i := range c * k {
+			out.F32[off*k+i] = float32(s.Float(i))
+		}
+	}
+	return out, nil
+}
+
+// gather copies the images of chunk's pairs into one batch.
+func gather(images *tensor.Tensor, chunk []pair) (*tensor.Tensor, []int) {
+	per := images.Len() / images.Shape[0]
+	t := tensor.New(tensor.Float32, append([]int{len(chunk)}, images.Shape[1:]...)...)
+	classes := make([]int, len(chunk))
+	for j, p := range chunk {
+		copy(t.F32[j*per:(j+1)*per], images.F32[p.row*per:(p.row+1)*per])
+		classes[j] = p.class
+	}
+	return t, classes
+}
+
+// rowOf returns row i of a [B, K] tensor as a [1, K] tensor.
+func rowOf(t *tensor.Tensor, i int) *tensor.Tensor {
+	k := t.Shape[1]
+	return tensor.FromFloat32(t.F32[i*k:(i+1)*k], 1, k)
+}
+
+// rankOrder returns each class's rank (1 = most probable; ties by lower
+// index, as cam.TopK).
+func rankOrder(p []float64) []int {
+	idx := make([]int, len(p))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		switch {
+		case p[a] > p[b]:
+			return -1
+		case p[a] < p[b]:
+			return 1
+		}
+		return 0
+	})
+	rank := make([]int, len(p))
+	for r, c := range idx {
+		rank[c] = r + 1
+	}
+	return rank
+}
+
+// imageNames returns the tag name of each path: the base name without
+// extension, with "_2", "_3", ... appended to repeats.
+func imageNames(paths []string) []string {
+	out := make([]string, len(paths))
+	seen := map[string]bool{}
+	for i, p := range paths {
+		n := imageName(p)
+		if seen[n] {
+			for k := 2; ; k++ {
+				if c := n + "_" + strconv.Itoa(k); !seen[c] {
+					n = c
+					break
+				}
+			}
+		}
+		seen[n] = true
+		out[i] = n
+	}
+	return out
 }
 
 func rows(t *tensor.Tensor) [][]float64 {
@@ -269,7 +640,29 @@ func resolveLayer(ctx context.Context, m *tfmodel.Model, eng engine.Engine, inpu
 	if err != nil {
 		return "", err
 	}
-	return ep.String(), nil
+	name := ep.String()
+	for _, l := range spatial {
+		if l.Name == name {
+			return name, nil
+		}
+	}
+	// Not one of the listed layers (each scope's last node): check its
+	// value is spatial.
+	out, err := eng.Run(ctx, map[string]*tensor.Tensor{input: sample}, []string{name})
+	if err != nil {
+		return "", fmt.Errorf("layer %q (%s): %w", spec, name, err)
+	}
+	if a := out[0]; a.Rank() != 4 || !a.DType.IsFloat() || a.Shape[1]*a.Shape[2] < 1 {
+		var names []string
+		for _, l := range spatial {
+			names = append(names, l.Name)
+		}
+		if len(names) > 12 {
+			names = append([]string{"..."}, names[len(names)-12:]...)
+		}
+		return "", fmt.Errorf("layer %q (%s, op %s) is %s%s, not a spatial [batch, height, width, channels] activation; spatial layers: %s", spec, name, ep.Node.Op, a.DType, tensor.ShapeString(a.Shape), strings.Join(names, ", "))
+	}
+	return name, nil
 }
 
 func expandMethods(names []string) ([]cam.Method, error) {
@@ -281,23 +674,26 @@ func expandMethods(names []string) ([]cam.Method, error) {
 	}
 	var out []cam.Method
 	var errs []error
+	seen := map[string]bool{}
 	for _, n := range names {
 		meth, err := cam.ByName(strings.TrimSpace(n))
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		out = append(out, meth)
+		if !seen[meth.Name()] {
+			seen[meth.Name()] = true
+			out = append(out, meth)
+		}
 	}
 	return out, errors.Join(errs...)
 }
 
-// renderPanel draws original | heatmap | overlay for image i of maps.
-func renderPanel(orig image.Image, maps *tensor.Tensor, i int, cmap render.Colormap, alpha float64, method string, t Target) image.Image {
+// renderPanel draws original | heatmap | overlay for the h×w×c map m,
+// normalising one-channel maps with sc when it is valid, else per map.
+func renderPanel(orig image.Image, m []float32, h, w, c int, cmap render.Colormap, alpha float64, method string, t Target, sc render.Scale) image.Image {
 	b := orig.Bounds()
 	H, W := b.Dy(), b.Dx()
-	h, w, c := maps.Shape[1], maps.Shape[2], maps.Shape[3]
-	m := maps.F32[i*h*w*c : (i+1)*h*w*c]
 	caption := fmt.Sprintf("%s: %s %.3f", method, t.Label, t.Score)
 	if t.Label == "" {
 		caption = fmt.Sprintf("%s: class %d %.3f", method, t.Class, t.Score)
@@ -306,7 +702,7 @@ func renderPanel(orig image.Image, maps *tensor.Tensor, i int, cmap render.Color
 		g := render.GradientImage(m, h, w, c)
 		return render.Panel([]image.Image{orig, g}, []string{"input", caption}, render.Options{})
 	}
-	heat := render.MinMax(render.Upsample(m, h, w, H, W, nil), nil)
+	heat := render.Normalizer{Scale: sc}.Normalize(render.Upsample(m, h, w, H, W, nil), nil)
 	return render.Panel([]image.Image{orig, render.Heatmap(heat, H, W, cmap), render.Overlay(orig, heat, cmap, alpha)}, []string{"input", caption, "overlay"}, render.Options{})
 }
 
