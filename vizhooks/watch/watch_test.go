@@ -422,8 +422,8 @@ func TestCheckpointsAndSteps(t *testing.T) {
 	}
 	put(filepath.Join(dir, "ckpts", "ckpt-7"))
 	put(filepath.Join(dir, "ckpts", "ckpt-3"))
-	put(filepath.Join(dir, "ckpts", "weights"))           // no step in the name: bundle
-	put(filepath.Join(dir, "ckpts", "final"))             // no step at all: counter
+	put(filepath.Join(dir, "ckpts", "weights"))             // no step in the name: bundle
+	put(filepath.Join(dir, "ckpts", "final"))               // no step at all: counter
 	put(filepath.Join(dir, "ckpts", "ckpt-9_temp", "part")) // a TF temporary: ignored
 	put(filepath.Join(dir, "runA", "snap-run12-x"))         // StepRegex
 	if err := os.WriteFile(filepath.Join(dir, "ckpts", "checkpoint"), []byte(`model_checkpoint_path: "ckpt-7"`), 0o644); err != nil {
