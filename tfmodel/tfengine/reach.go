@@ -38,7 +38,7 @@ func Reachable(gd *graphpb.GraphDef, targets, wrt []string, differentiable func(
 		}
 		return nm + ":" + strconv.Itoa(k), nil
 	}
-	seen := map[string]bool{}   // reached tensors
+	seen := map[string]bool{}    // reached tensors
 	visited := map[string]bool{} // expanded nodes
 	var stack []string
 	for _, t := range targets {

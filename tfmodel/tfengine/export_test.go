@@ -1,0 +1,4 @@
+package tfengine
+
+// SessionConfig exposes sessionConfig to the tests.
+var SessionConfig = sessionConfig
