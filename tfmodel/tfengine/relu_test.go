@@ -185,7 +185,9 @@ func TestRewriteReluGradsErrors(t *testing.T) {
 func TestReachable(t *testing.T) {
 	// x → conv → relu → flat = Reshape(relu, Pack(StridedSlice(Shape(relu)))) → y
 	// z → Shape only; w unrelated; i is an int input of Reshape.
-	nd := func(name, op string, in ...string) *nodepb.NodeDef { return &nodepb.NodeDef{Name: name, Op: op, Input: in} }
+	nd := func(name, op string, in ...string) *nodepb.NodeDef {
+		return &nodepb.NodeDef{Name: name, Op: op, Input: in}
+	}
 	gd := &graphpb.GraphDef{Node: []*nodepb.NodeDef{
 		nd("x", "Placeholder"), nd("z", "Placeholder"), nd("w", "Placeholder"), nd("k", "Const"),
 		nd("conv", "Conv2D", "x", "k"), nd("relu", "Relu", "conv"),
