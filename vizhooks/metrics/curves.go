@@ -185,7 +185,7 @@ func (c Config) blurSigma(h, w int) float64 {
 	if c.BlurSigma > 0 {
 		return c.BlurSigma
 	}
-	return math.Max(1, float64(max(h, w))/45)
+	return math.Max(3, float64(max(h, w))/45)
 }
 
 // GaussianBlur returns img (h×w, c interleaved channels) convolved with a

@@ -1,0 +1,71 @@
+package metrics_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tbviz/tbviz/internal/datasets"
+	"github.com/tbviz/tbviz/internal/testenv"
+	"github.com/tbviz/tbviz/tfmodel"
+	"github.com/tbviz/tbviz/tfmodel/layers"
+	"github.com/tbviz/tbviz/tfmodel/native"
+	"github.com/tbviz/tbviz/tfmodel/tensor"
+	"github.com/tbviz/tbviz/vizhooks/metrics"
+)
+
+// TestRealModelPerfectBeatsRandom scores maps on the shared Fashion-MNIST
+// model with real test images: the garment itself (pixel intensity, an
+// oracle map of where the object is) must beat a random map on deletion
+// and insertion.
+func TestRealModelPerfectBeatsRandom(t *testing.T) {
+	dir := testenv.SharedModel(t, "fashion-mnist-functional-bn-tf25")
+	raw, labels, err := datasets.FashionMNIST(testenv.FashionMNIST(t), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := tfmodel.Load(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := native.New(m.Graph, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	const n = 4
+	x := tensor.New(tensor.Float32, n, 28, 28, 1)
+	classes := make([]int, n)
+	for i := range x.F32 {
+		x.F32[i] = float32(raw[i]) / 255
+	}
+	for i := range classes {
+		classes[i] = int(labels[i])
+	}
+	in := m.Signature.Inputs[0].Tensor
+	logits, err := layers.ScoreTensor(m.Graph, m.Signature.Outputs[0].Tensor, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	score := metrics.NewScorer(eng, in, logits, true)
+	ctx := context.Background()
+
+	r := rand.New(rand.NewPCG(1, 2))
+	random := tensor.New(tensor.Float32, n, 28, 28, 1)
+	for i := range random.F32 {
+		random.F32[i] = float32(r.Float64())
+	}
+	cfg := metrics.Config{Steps: 14}
+	reps := map[string]*metrics.Report{}
+	for name, maps := range map[string]*tensor.Tensor{"oracle": x, "random": random} {
+		rep, err := metrics.Evaluate(ctx, score, &metrics.Input{Images: x, Maps: maps, Classes: classes}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps[name] = rep
+		t.Logf("%-8s deletion AUC %.4f  insertion AUC %.4f  average drop %.2f%%  increase %.1f%%", name, rep.DeletionAUC, rep.InsertionAUC, rep.AverageDrop, rep.IncreaseInConfidence)
+	}
+	if o, rd := reps["oracle"], reps["random"]; !(o.DeletionAUC < rd.DeletionAUC) || !(o.InsertionAUC > rd.InsertionAUC) {
+		t.Errorf("the object map does not beat a random map: deletion %.4f vs %.4f, insertion %.4f vs %.4f", o.DeletionAUC, rd.DeletionAUC, o.InsertionAUC, rd.InsertionAUC)
+	}
+}
