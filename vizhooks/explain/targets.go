@@ -128,10 +128,10 @@ func ReadTargetsCSV(path string, labels []string) (images []string, targets []Ch
 		if err == io.EOF {
 			break
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
 			return nil, nil, fmt.Errorf("targets file %s: %w", path, err)
 		}
+		line, _ := r.FieldPos(0)
 		if len(rec) != 2 {
 			return nil, nil, fmt.Errorf("targets file %s:%d: %d fields, want 2: image,class", path, line, len(rec))
 		}
