@@ -27,6 +27,7 @@ import (
 	"strings"
 
 	"github.com/tbviz/tbviz/tfmodel/engine"
+	"github.com/tbviz/tbviz/tfmodel/graph"
 	"github.com/tbviz/tbviz/tfmodel/tensor"
 	"github.com/tbviz/tbviz/vizhooks/imageio"
 )
@@ -330,6 +331,37 @@ type Input struct {
 	Range imageio.Range
 }
 
+// Layer names the tensor whose units are visualized.
+type Layer struct {
+	// Tensor is the target tensor's name, e.g. "sequential/conv2d_1/Relu".
+	Tensor string
+	// PreActivation, when set, is the input of the target's rectifier
+	// (see LayerOf). A unit that is dead on the current image (zero
+	// gradient) then climbs the gradient of its pre-activation instead
+	// until it comes alive. Without it, dead units take the deconvnet
+	// gradient (engine.ReluDeconv), which passes positive gradients
+	// through closed rectifiers, like lucid's redirected ReLU.
+	PreActivation string
+}
+
+// rectifiers are the elementwise activations whose input LayerOf reports.
+var rectifiers = map[string]bool{"Relu": true, "Relu6": true, "LeakyRelu": true, "Elu": true, "Selu": true}
+
+// LayerOf returns the Layer for a tensor of g, with PreActivation set when
+// the tensor is the output of an elementwise rectifier (Relu, Relu6,
+// LeakyRelu, Elu, Selu).
+func LayerOf(g *graph.Graph, tensorName string) (Layer, error) {
+	ep, err := g.Resolve(tensorName)
+	if err != nil {
+		return Layer{}, fmt.Errorf("filters: %w", err)
+	}
+	l := Layer{Tensor: ep.String()}
+	if n := ep.Node; ep.Index == 0 && rectifiers[n.Op] && len(n.Inputs) > 0 {
+		l.PreActivation = n.Inputs[0].String()
+	}
+	return l, nil
+}
+
 // Result is the outcome of Run.
 type Result struct {
 	// Layer is the target tensor's name.
@@ -376,9 +408,10 @@ func (r *Result) Image(i int) *image.RGBA {
 }
 
 // Run optimises one image per entry of channels to maximise the objective
-// on the target tensor layer (e.g. "sequential/conv2d_1/Relu" or
+// on the target layer (e.g. "sequential/conv2d_1/Relu" or
 // "StatefulPartitionedCall/.../expand/Relu6") and returns the images.
-func Run(ctx context.Context, eng engine.Engine, in Input, layer string, channels []int, cfg Config) (*Result, error) {
+func Run(ctx context.Context, eng engine.Engine, in Input, target Layer, channels []int, cfg Config) (*Result, error) {
+	layer := target.Tensor
 	if eng == nil {
 		return nil, fmt.Errorf("filters: nil engine")
 	}
@@ -424,7 +457,7 @@ func Run(ctx context.Context, eng engine.Engine, in Input, layer string, channel
 	total := nb * s.Steps
 	for b := 0; b < nb; b++ {
 		lo, hi := b*s.Batch, min((b+1)*s.Batch, len(channels))
-		r := &runner{s: &s, eng: eng, in: in, rng: rng, layer: layer, oh: oh, ow: ow, channels: channels[lo:hi]}
+		r := &runner{s: &s, eng: eng, in: in, rng: rng, layer: layer, pre: target.PreActivation, oh: oh, ow: ow, channels: channels[lo:hi]}
 		units, err := r.run(ctx, func(step int) {
 			if s.Progress != nil {
 				s.Progress(b*s.Steps+step, total)
@@ -445,6 +478,7 @@ type runner struct {
 	in       Input
 	rng      imageio.Range
 	layer    string
+	pre      string
 	oh, ow   int
 	channels []int
 	params   []*param
@@ -606,26 +640,33 @@ func (r *runner) run(ctx context.Context, progress func(step int)) ([]Unit, erro
 			tf[b] = randomAffine(r.rands[b], p.sz, r.oh, r.ow, 0.5, jit, sc, rot)
 		}
 		x := r.feed(tf)
-		res, err := r.eng.Gradients(ctx, engine.GradRequest{
-			Feeds:   map[string]*tensor.Tensor{r.in.Tensor: x},
-			Targets: []string{r.layer},
-			Seed: func(v map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
-				sd, err := r.seedFor(v[r.layer])
-				if err != nil {
-					return nil, err
-				}
-				return map[string]*tensor.Tensor{r.layer: sd}, nil
-			},
-			Wrt: []string{r.in.Tensor},
-		})
+		g, err := r.gradientsOf(ctx, x, r.layer, engine.ReluNormal)
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", step, err)
 		}
-		g := res.Grads[r.in.Tensor]
-		if g == nil || g.DType != tensor.Float32 || g.Len() != x.Len() {
-			return nil, fmt.Errorf("step %d: engine returned no float32 gradient of shape %s for %s", step, tensor.ShapeString(x.Shape), r.in.Tensor)
-		}
 		m := r.oh * r.ow * c
+		// A unit that is dead on the current image has a zero gradient
+		// and would never move: see Layer.PreActivation.
+		var dead []int
+		for b := range r.params {
+			if allZero(g.F32[b*m : (b+1)*m]) {
+				dead = append(dead, b)
+			}
+		}
+		if len(dead) > 0 {
+			var gd *tensor.Tensor
+			if r.pre != "" {
+				gd, err = r.gradientsOf(ctx, x, r.pre, engine.ReluNormal)
+			} else {
+				gd, err = r.gradientsOf(ctx, x, r.layer, engine.ReluDeconv)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("step %d (deconvnet gradient for dead units): %w", step, err)
+			}
+			for _, b := range dead {
+				copy(g.F32[b*m:(b+1)*m], gd.F32[b*m:(b+1)*m])
+			}
+		}
 		for b, p := range r.params {
 			for i, v := range g.F32[b*m : (b+1)*m] {
 				gin[i] = float64(v) * span
@@ -668,4 +709,39 @@ func (r *runner) run(ctx context.Context, progress func(step int)) ([]Unit, erro
 		units[b] = Unit{Channel: r.channels[b], Pixels: px, Start: start[b], Final: final[b]}
 	}
 	return units, nil
+}
+
+// gradientsOf returns dL/dx on the batch x for the objective taken on the
+// tensor target (the layer or its pre-activation).
+func (r *runner) gradientsOf(ctx context.Context, x *tensor.Tensor, target string, relu engine.ReluMode) (*tensor.Tensor, error) {
+	res, err := r.eng.Gradients(ctx, engine.GradRequest{
+		Feeds:   map[string]*tensor.Tensor{r.in.Tensor: x},
+		Targets: []string{target},
+		Seed: func(v map[string]*tensor.Tensor) (map[string]*tensor.Tensor, error) {
+			sd, err := r.seedFor(v[target])
+			if err != nil {
+				return nil, err
+			}
+			return map[string]*tensor.Tensor{target: sd}, nil
+		},
+		Wrt:  []string{r.in.Tensor},
+		Relu: relu,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g := res.Grads[r.in.Tensor]
+	if g == nil || g.DType != tensor.Float32 || g.Len() != x.Len() {
+		return nil, fmt.Errorf("engine returned no float32 gradient of shape %s for %s", tensor.ShapeString(x.Shape), r.in.Tensor)
+	}
+	return g, nil
+}
+
+func allZero(v []float32) bool {
+	for _, x := range v {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }

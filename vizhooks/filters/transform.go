@@ -17,12 +17,11 @@ import (
 // outside the image read the constant fill value; the linear part (apply
 // with fill 0) has the exact transpose applyT.
 type affine struct {
-	sz, oh, ow   int
-	cos, sin     float64
-	invScale     float64
-	tx, ty       float64
-	fill         float64
-	fillConstant bool
+	sz, oh, ow int
+	cos, sin   float64
+	invScale   float64
+	tx, ty     float64
+	fill       float64
 }
 
 // identityAffine maps the sz×sz image onto oh×ow without a random change.
