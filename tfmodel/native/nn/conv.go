@@ -115,12 +115,29 @@ func (g *convGeom) chunkRows() int {
 }
 
 // conv2DCompute writes the convolution of x with the HWIO filter f into
-// out ([n, oh, ow, outCh]).
-func conv2DCompute[T tensor.Float](g *convGeom, x, f, out []T) {
+// out ([n, oh, ow, outCh]), then applies epi (optional) to it. Rows of
+// output pixels are computed in chunks, each finished by the epilogue
+// while it is still in cache.
+func conv2DCompute[T tensor.Float](g *convGeom, x, f, out []T, epi *epilogue[T]) {
 	rows := g.n * g.oh * g.ow
 	k := g.kh * g.kw * g.c
+	finish := func(r0, r1 int) {
+		if epi != nil {
+			epi.applyParallel(out[r0*g.outCh : r1*g.outCh])
+		}
+	}
 	if g.isPointwise() {
-		nnGemm(false, false, rows, g.outCh, g.c, 1, x, g.c, f, g.outCh, 0, out, g.outCh)
+		// The NHWC input is the GEMM's left matrix; chunks of rows keep
+		// each chunk's output in L2 for the epilogue.
+		step := rows
+		if epi != nil {
+			step = max(768, (1<<18)/max(g.outCh, 1))
+		}
+		for r0 := 0; r0 < rows; r0 += step {
+			r1 := min(r0+step, rows)
+			nnGemm(false, false, r1-r0, g.outCh, g.c, 1, x[r0*g.c:r1*g.c], g.c, f, g.outCh, 0, out[r0*g.outCh:r1*g.outCh], g.outCh)
+			finish(r0, r1)
+		}
 		return
 	}
 	step := g.chunkRows()
@@ -129,6 +146,7 @@ func conv2DCompute[T tensor.Float](g *convGeom, x, f, out []T) {
 		r1 := min(r0+step, rows)
 		im2col(g, x, r0, r1, cols)
 		nnGemm(false, false, r1-r0, g.outCh, k, 1, cols, k, f, g.outCh, 0, out[r0*g.outCh:r1*g.outCh], g.outCh)
+		finish(r0, r1)
 	}
 	nnPutScratch(cols)
 }
@@ -180,9 +198,9 @@ func conv2DKernelForward(c *kernel.Context, in []*tensor.Tensor) ([]*tensor.Tens
 	}
 	out := tensor.New(in[0].DType, g.outShape()...)
 	if in[0].DType == tensor.Float32 {
-		conv2DCompute(&g, in[0].F32, in[1].F32, out.F32)
+		conv2DCompute(&g, in[0].F32, in[1].F32, out.F32, nil)
 	} else {
-		conv2DCompute(&g, in[0].F64, in[1].F64, out.F64)
+		conv2DCompute(&g, in[0].F64, in[1].F64, out.F64, nil)
 	}
 	return []*tensor.Tensor{out}, nil
 }

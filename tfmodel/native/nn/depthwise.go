@@ -1,6 +1,9 @@
 package nn
 
 import (
+	"math"
+	"unsafe"
+
 	"github.com/tbviz/tbviz/tfmodel/graph"
 	"github.com/tbviz/tbviz/tfmodel/native/kernel"
 	"github.com/tbviz/tbviz/tfmodel/tensor"
@@ -31,10 +34,18 @@ func depthwiseSetup(c *kernel.Context, x, f *tensor.Tensor) (convGeom, error) {
 	return g, nil
 }
 
-// depthwiseCompute writes the depthwise convolution of x with f into out.
-// Rows of output pixels are split across workers; the innermost loop runs
-// over channels, contiguous in NHWC.
-func depthwiseCompute[T tensor.Float](g *convGeom, x, f, out []T) {
+// depthwiseCompute writes the depthwise convolution of x with f into out,
+// then applies epi (optional) to it. Rows of output pixels are split
+// across workers; the innermost loop runs over channels, contiguous in
+// NHWC. float32 with multiplier 1 runs on the AVX2 kernel where there is
+// one.
+func depthwiseCompute[T tensor.Float](g *convGeom, x, f, out []T, epi *epilogue[T]) {
+	if g.mult == 1 && haveDWKernel {
+		if x32, ok := any(x).([]float32); ok {
+			depthwiseFast32(g, x32, any(f).([]float32), any(out).([]float32), any(epi).(*epilogue[float32]))
+			return
+		}
+	}
 	c, m, oc := g.c, g.mult, g.outCh
 	nnParallelFor(g.n*g.oh, 1, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -72,6 +83,77 @@ func depthwiseCompute[T tensor.Float](g *convGeom, x, f, out []T) {
 							}
 						}
 					}
+				}
+			}
+			if epi != nil {
+				epi.apply(orow)
+			}
+		}
+	})
+}
+
+// depthwiseFast32 is depthwiseCompute for float32 with multiplier 1 on
+// the AVX2 kernel: for each output pixel it lists the taps inside the
+// input (padding contributes nothing) and runs the kernel over the
+// channels, epilogue included.
+func depthwiseFast32(g *convGeom, x, f, out []float32, epi *epilogue[float32]) {
+	c := g.c
+	if c == 0 || len(out) == 0 {
+		return
+	}
+	e := epilogue[float32]{mult: make([]float32, c), shift: make([]float32, c), lo: float32(math.Inf(-1)), hi: float32(math.Inf(1))}
+	if epi != nil {
+		e.lo, e.hi = epi.lo, epi.hi
+		copy(e.shift, epi.shift)
+	}
+	if epi != nil && epi.mult != nil {
+		copy(e.mult, epi.mult)
+	} else {
+		for i := range e.mult {
+			e.mult[i] = 1
+		}
+	}
+	c8 := c &^ 7
+	ntap := g.kh * g.kw
+	nnParallelFor(g.n*g.oh, 1, func(lo, hi int) {
+		xs := make([]unsafe.Pointer, ntap)
+		fs := make([]unsafe.Pointer, ntap)
+		xo := make([]int, ntap)
+		fo := make([]int, ntap)
+		for r := lo; r < hi; r++ {
+			n, oy := r/g.oh, r%g.oh
+			for ox := 0; ox < g.ow; ox++ {
+				t := 0
+				for kh := 0; kh < g.kh; kh++ {
+					ih := oy*g.sh - g.padT + kh*g.dh
+					if ih < 0 || ih >= g.h {
+						continue
+					}
+					for kw := 0; kw < g.kw; kw++ {
+						iw := ox*g.sw - g.padL + kw*g.dw
+						if iw < 0 || iw >= g.w {
+							continue
+						}
+						xi := ((n*g.h+ih)*g.w + iw) * c
+						fi := (kh*g.kw + kw) * c
+						_, _ = x[xi+c-1], f[fi+c-1]
+						xo[t], fo[t] = xi, fi
+						xs[t], fs[t] = unsafe.Pointer(&x[xi]), unsafe.Pointer(&f[fi])
+						t++
+					}
+				}
+				o := out[(r*g.ow+ox)*c : (r*g.ow+ox+1)*c]
+				j0 := 0
+				if t > 0 && c8 > 0 {
+					dwPixelAVX2(c8, t, &xs[0], &fs[0], &e.mult[0], &e.shift[0], &o[0], e.lo, e.hi)
+					j0 = c8
+				}
+				for j := j0; j < c; j++ {
+					var s float32
+					for k := range t {
+						s += x[xo[k]+j] * f[fo[k]+j]
+					}
+					o[j] = min(max(s*e.mult[j]+e.shift[j], e.lo), e.hi)
 				}
 			}
 		}
@@ -159,9 +241,9 @@ func depthwiseKernelForward(c *kernel.Context, in []*tensor.Tensor) ([]*tensor.T
 	}
 	out := tensor.New(in[0].DType, g.outShape()...)
 	if in[0].DType == tensor.Float32 {
-		depthwiseCompute(&g, in[0].F32, in[1].F32, out.F32)
+		depthwiseCompute(&g, in[0].F32, in[1].F32, out.F32, nil)
 	} else {
-		depthwiseCompute(&g, in[0].F64, in[1].F64, out.F64)
+		depthwiseCompute(&g, in[0].F64, in[1].F64, out.F64, nil)
 	}
 	return []*tensor.Tensor{out}, nil
 }

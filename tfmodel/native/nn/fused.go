@@ -152,8 +152,8 @@ func matMulTransposes(n *graph.Node) (ta, tb bool, err error) {
 // fusedCore is the product a fused op starts with.
 type fusedCore[T tensor.Float] struct {
 	outShape []int
-	// compute writes the product into out.
-	compute func(out []T)
+	// compute writes the product into out, then applies epi (optional).
+	compute func(out []T, epi *epilogue[T])
 	// grad writes the gradients of the two operands given that of the
 	// product.
 	grad func(dc, dx, df []T)
@@ -178,10 +178,10 @@ func buildCore[T tensor.Float](c *kernel.Context, x, f *tensor.Tensor) (fusedCor
 	xd, fd := tensor.Data[T](x), tensor.Data[T](f)
 	core.outShape = g.outShape()
 	if depthwise {
-		core.compute = func(out []T) { depthwiseCompute(&g, xd, fd, out) }
+		core.compute = func(out []T, epi *epilogue[T]) { depthwiseCompute(&g, xd, fd, out, epi) }
 		core.grad = func(dc, dx, df []T) { depthwiseGrad(&g, xd, fd, dc, dx, df) }
 	} else {
-		core.compute = func(out []T) { conv2DCompute(&g, xd, fd, out) }
+		core.compute = func(out []T, epi *epilogue[T]) { conv2DCompute(&g, xd, fd, out, epi) }
 		core.grad = func(dc, dx, df []T) { conv2DGrad(&g, xd, fd, dc, dx, df) }
 	}
 	return core, nil
@@ -214,7 +214,12 @@ func buildMatMulCore[T tensor.Float](c *kernel.Context, a, b *tensor.Tensor) (fu
 	ad, bd := tensor.Data[T](a), tensor.Data[T](b)
 	lda, ldb := a.Shape[1], b.Shape[1]
 	core.outShape = []int{m, n}
-	core.compute = func(out []T) { nnGemm(ta, tb, m, n, k, 1, ad, lda, bd, ldb, 0, out, n) }
+	core.compute = func(out []T, epi *epilogue[T]) {
+		nnGemm(ta, tb, m, n, k, 1, ad, lda, bd, ldb, 0, out, n)
+		if epi != nil {
+			epi.applyParallel(out)
+		}
+	}
 	core.grad = func(dc, da, db []T) {
 		switch {
 		case !ta && !tb:
@@ -332,7 +337,11 @@ func fusedForward[T tensor.Float](c *kernel.Context, s fusedSpec, in []*tensor.T
 	}
 	out := tensor.NewFloat[T](core.outShape...)
 	v := tensor.Data[T](out)
-	core.compute(v)
+	if epi, ok := fastEpilogue[T](s, args); ok {
+		core.compute(v, epi)
+		return []*tensor.Tensor{out}, nil
+	}
+	core.compute(v, nil)
 	fusedPreActivation(s, v, args)
 	applyActivation(s.act, v, dataOrNil[T](s.slopes(args)))
 	return []*tensor.Tensor{out}, nil
@@ -357,7 +366,7 @@ func fusedBackward[T tensor.Float](c *kernel.Context, s fusedSpec, in []*tensor.
 	var prod, z, yv []T
 	if s.kind == fusedBN || needsInput(s.act, slopes) {
 		prod = make([]T, len(dy))
-		core.compute(prod)
+		core.compute(prod, nil)
 		z = append([]T(nil), prod...)
 		fusedPreActivation(s, z, args)
 	} else {
