@@ -3,8 +3,6 @@
 package main
 
 import (
-	"os"
-	"slices"
 	"strings"
 
 	"github.com/tbviz/tbviz/tfmodel"
@@ -19,21 +17,18 @@ func init() {
 		},
 		Usage: "TensorFlow " + tfengine.Version() + " runtime through the C API (libtensorflow); --device cpu, gpu, /GPU:N",
 	}
-	line := "engine tensorflow: TensorFlow " + tfengine.Version() + " (C API, github.com/wamuir/graft)"
-	// Listing devices starts TensorFlow's device runtime (CUDA on a GPU
-	// build), which takes seconds: only `tbviz version` pays for it.
-	if !slices.Contains(os.Args[1:], "version") {
-		engineLines = append(engineLines, line)
-		return
-	}
-	if ds, err := tfengine.ListDevices(nil); err != nil {
-		line += "; devices: unknown (" + err.Error() + ")"
-	} else {
+	engineLines = append(engineLines, func() string {
+		line := "engine tensorflow: TensorFlow " + tfengine.Version() + " (C API, github.com/wamuir/graft)"
+		// Listing devices starts TensorFlow's device runtime (CUDA on a
+		// GPU build), which takes seconds: only `tbviz version` runs this.
+		ds, err := tfengine.ListDevices(nil)
+		if err != nil {
+			return line + "; devices: unknown (" + err.Error() + ")"
+		}
 		var names []string
 		for _, d := range ds {
 			names = append(names, d.String())
 		}
-		line += "; devices: " + strings.Join(names, ", ")
-	}
-	engineLines = append(engineLines, line)
+		return line + "; devices: " + strings.Join(names, ", ")
+	})
 }

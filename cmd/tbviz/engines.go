@@ -36,7 +36,7 @@ var engines = map[string]engineSpec{
 }
 
 func init() {
-	engineLines = append(engineLines, "engine native: pure Go, CPU ("+gemm.Backend()+" GEMM)")
+	engineLines = append(engineLines, func() string { return "engine native: pure Go, CPU (" + gemm.Backend() + " GEMM)" })
 }
 
 // engineNames lists the engines compiled into this binary.

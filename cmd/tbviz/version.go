@@ -29,8 +29,16 @@ func init() {
 	})
 }
 
-// engineReport lists the engines compiled into this binary; engine files
-// append to engineLines.
-func engineReport() []string { return engineLines }
+// engineReport lists the engines compiled into this binary, one line each.
+func engineReport() []string {
+	var lines []string
+	for _, f := range engineLines {
+		lines = append(lines, f())
+	}
+	return lines
+}
 
-var engineLines []string
+// engineLines holds one report function per engine compiled in; engine
+// files append to it from init. The functions run only for `tbviz
+// version`, so an engine may do slow work there (listing GPU devices).
+var engineLines []func() string
