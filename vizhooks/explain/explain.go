@@ -491,7 +491,7 @@ func pickOutput(sig tfmodel.SignatureInfo, key string) (tfmodel.TensorInfo, erro
 	list := func() string {
 		var s []string
 		for _, o := range sig.Outputs {
-			s = append(s, fmt.Sprintf("%s (%s %s%s)", o.Key, o.Tensor, o.DType, tensor.ShapeString(o.Shape)))
+			s = append(s, fmt.Sprintf("%s (tensor %s, %s %s)", o.Key, o.Tensor, o.DType, tensor.ShapeString(o.Shape)))
 		}
 		return strings.Join(s, ", ")
 	}
@@ -535,7 +535,7 @@ func predict(ctx context.Context, eng engine.Engine, input, score string, images
 		}
 		s := res[0]
 		if s.Rank() != 2 || s.Shape[0] != c || !s.DType.IsFloat() || s.Shape[1] < 1 {
-			return nil, fmt.Errorf("score tensor %s is %s%s for %d images; need [batch, classes] float", score, s.DType, tensor.ShapeString(s.Shape), c)
+			return nil, fmt.Errorf("score tensor %s is %s %s for %d images; need [batch, classes] float", score, s.DType, tensor.ShapeString(s.Shape), c)
 		}
 		if out == nil {
 			out = tensor.New(tensor.Float32, n, s.Shape[1])
@@ -660,7 +660,7 @@ func resolveLayer(ctx context.Context, m *tfmodel.Model, eng engine.Engine, inpu
 		if len(names) > 12 {
 			names = append([]string{"..."}, names[len(names)-12:]...)
 		}
-		return "", fmt.Errorf("layer %q (%s, op %s) is %s%s, not a spatial [batch, height, width, channels] activation; spatial layers: %s", spec, name, ep.Node.Op, a.DType, tensor.ShapeString(a.Shape), strings.Join(names, ", "))
+		return "", fmt.Errorf("layer %q (%s, op %s) is %s %s, not a spatial [batch, height, width, channels] activation; spatial layers: %s", spec, name, ep.Node.Op, a.DType, tensor.ShapeString(a.Shape), strings.Join(names, ", "))
 	}
 	return name, nil
 }
