@@ -35,24 +35,24 @@ const side = 32
 
 // config is one fine-tuning run.
 type config struct {
-	Logdir  string  // TensorBoard logdir (required)
-	Data    string  // Fashion-MNIST idx directory
-	Steps   int     // SGD steps
-	Every   int     // hook every N steps
-	Batch   int     // items per step
-	LR      float64 // SGD learning rate
-	Eval    int     // held-out test items for the accuracy
-	Probes  int     // held-out items written as images and explained by the hook
-	Pool    int     // training items the batches are drawn from
+	Logdir string  // TensorBoard logdir (required)
+	Data   string  // Fashion-MNIST idx directory
+	Steps  int     // SGD steps
+	Every  int     // hook every N steps
+	Batch  int     // items per step
+	LR     float64 // SGD learning rate
+	Eval   int     // held-out test items for the accuracy
+	Probes int     // held-out items written as images and explained by the hook
+	Pool   int     // training items the batches are drawn from
 	// TrainSplit is the split the pool comes from: "train" (default) or
 	// "test", whose items after the Eval and Probes ones are then used
 	// (disjoint from them; quicker to read, for tests).
 	TrainSplit string
-	Methods []string
-	Seed    uint64
-	Policy  vizhooks.Policy // hook queue policy
-	Workdir string // where the shipped model is extracted ("" = a temp dir)
-	Log     io.Writer
+	Methods    []string
+	Seed       uint64
+	Policy     vizhooks.Policy // hook queue policy
+	Workdir    string          // where the shipped model is extracted ("" = a temp dir)
+	Log        io.Writer
 }
 
 // result is what a run measured.
