@@ -451,7 +451,7 @@ func finetune(ctx context.Context, cfg config) (*result, error) {
 		return nil, err
 	}
 	fmt.Fprintf(cfg.Log, "held-out accuracy after %d steps: %.3f (%d items); hook: %d steps visualised, %d dropped, %v in AfterStep vs %v in SGD\n",
-		cfg.Steps, res.AccAfter, cfg.Eval, hook.Processed(), res.Dropped, res.HookTime.Round(time.Millisecond), res.StepTime.Round(time.Millisecond))
+		cfg.Steps, res.AccAfter, cfg.Eval, hook.Processed(), res.Dropped, res.HookTime.Round(time.Microsecond), res.StepTime.Round(time.Microsecond))
 	return res, nil
 }
 
