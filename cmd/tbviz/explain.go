@@ -226,10 +226,11 @@ func runExplain(c *cli.Context, modelDir string, images []string, logdir, run st
 		return runErr
 	}
 	samples := 0
-	if n, tag, err := explain.MaxImageSteps(dir); err != nil {
-		fmt.Fprintln(c.App.ErrWriter, "tbviz: warning: reading back", dir, err)
+	if n, sub, tag, err := explain.MaxImageSteps(dir); err != nil {
+		fmt.Fprintln(c.App.ErrWriter, "tbviz: warning: reading back", dir+":", err)
 	} else if samples = explain.SamplesFor(n); samples > 0 {
-		fmt.Fprintf(c.App.ErrWriter, "tbviz: image tag %s has %d steps; TensorBoard keeps %d per tag unless told otherwise\n", tag, n, explain.TensorBoardImageSamples)
+		fmt.Fprintf(c.App.ErrWriter, "tbviz: image tag %s of run %s has %d steps; TensorBoard shows %d per tag unless told otherwise\n",
+			tag, filepath.ToSlash(filepath.Join(run, sub)), n, explain.TensorBoardImageSamples)
 	}
 	tb := explain.TensorBoardCommand(logdir, samples)
 	if asJSON {

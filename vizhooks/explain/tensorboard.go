@@ -14,11 +14,11 @@ const TensorBoardImageSamples = 10
 
 // MaxImageSteps reads the event files under dir (tbwriter.ReadLogdir) and
 // returns the largest number of distinct steps of any image tag of any
-// run, and that tag ("run:tag").
-func MaxImageSteps(dir string) (n int, tag string, err error) {
+// run, with that run (relative to dir, "." for dir itself) and tag.
+func MaxImageSteps(dir string) (n int, run, tag string, err error) {
 	ld, err := tbwriter.ReadLogdir(dir)
 	if err != nil {
-		return 0, "", err
+		return 0, "", "", err
 	}
 	for _, r := range ld.Runs {
 		steps := map[string]map[int64]bool{}
@@ -34,12 +34,12 @@ func MaxImageSteps(dir string) (n int, tag string, err error) {
 			s[v.Step] = true
 		}
 		for t, s := range steps {
-			if len(s) > n || (len(s) == n && r.Name+":"+t < tag) {
-				n, tag = len(s), r.Name+":"+t
+			if len(s) > n || (len(s) == n && (r.Name < run || r.Name == run && t < tag)) {
+				n, run, tag = len(s), r.Name, t
 			}
 		}
 	}
-	return n, tag, nil
+	return n, run, tag, nil
 }
 
 // SamplesFor returns the --samples_per_plugin images=N value to show n
