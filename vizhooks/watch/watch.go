@@ -760,7 +760,8 @@ func (w *watcher) finish(ctx context.Context, r result) error {
 		return nil
 	}
 	if r.err != nil {
-		if k.attempts > w.cfg.Retries {
+		var perm permanentError
+		if k.attempts > w.cfg.Retries || errors.As(r.err, &perm) {
 			w.st.Items[k.item.Rel] = &record{Kind: k.item.Kind, Step: k.item.Step, StepSource: k.item.StepSource, Fingerprint: k.fp, Status: Failed, Error: r.err.Error(), Time: now}
 			delete(w.cands, k.item.Rel)
 			w.failed = append(w.failed, k.item.Rel)
@@ -902,4 +903,20 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// permanentError marks an error that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err, returned by a Processor, as one that retrying
+// cannot fix (a checkpoint that does not match the graph, say): the item
+// is recorded as Failed at once. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
 }
