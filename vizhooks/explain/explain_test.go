@@ -8,10 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tbviz/tbviz/examples/cifar10"
 	"github.com/tbviz/tbviz/tbwriter"
-	"github.com/tbviz/tbviz/tfmodel"
-	"github.com/tbviz/tbviz/tfmodel/native"
 	"github.com/tbviz/tbviz/vizhooks/explain"
 )
 
@@ -20,23 +17,10 @@ import (
 // the probability scalars and the summary are there, once, and the bad
 // image is reported without sinking the batch.
 func TestRunWritesEveryTag(t *testing.T) {
-	dir := t.TempDir()
-	model, images, labelFile, err := cifar10.Extract(filepath.Join(dir, "ex"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newFixture(t) // the example's model, with small copies of its photos
+	dir, images, labels, m, eng := f.dir, f.images, f.labels, f.m, f.eng
 	bad := filepath.Join(dir, "broken.png")
 	if err := os.WriteFile(bad, []byte("not an image"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(labelFile)
-	labels := strings.Fields(string(b))
-	m, err := tfmodel.Load(model, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := native.New(m.Graph, nil)
-	if err != nil {
 		t.Fatal(err)
 	}
 	logdir := filepath.Join(dir, "logs")
