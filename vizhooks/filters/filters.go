@@ -484,6 +484,7 @@ type runner struct {
 	params   []*param
 	rands    []*rand.Rand
 	opts     []*adam
+	w        work
 }
 
 // seedFor returns dL/dA for the objective, given the target's forward
@@ -598,101 +599,16 @@ func (r *runner) identity() []affine {
 }
 
 func (r *runner) run(ctx context.Context, progress func(step int)) ([]Unit, error) {
-	s := r.s
-	c := r.in.Channels
-	for _, ch := range r.channels {
-		rd := rand.New(rand.NewPCG(s.Seed, uint64(ch)))
-		p := newParam(s.Size, c, s.fourier, s.decor, rd)
-		p.render()
-		r.params = append(r.params, p)
-		r.rands = append(r.rands, rd)
-		if s.optimizer == Adam {
-			r.opts = append(r.opts, newAdam(len(p.theta), s.LR))
-		}
-	}
-	start, err := r.evaluate(ctx)
+	start, err := r.start(ctx)
 	if err != nil {
 		return nil, err
 	}
-	reg := s.Regularizers
-	jit, sc, rot := 0.0, 0.0, 0.0
-	if reg&Jitter != 0 {
-		jit = s.JitterPx
-	}
-	if reg&Scale != 0 {
-		sc = s.ScaleAmount
-	}
-	if reg&Rotate != 0 {
-		rot = s.RotateDeg
-	}
-	span := r.rng.Hi - r.rng.Lo
-	n := s.Size * s.Size * c
-	gimg := make([]float64, n)
-	gtheta := make([]float64, 0)
-	gin := make([]float64, r.oh*r.ow*c)
-	tmp := make([]float64, n)
-	for step := 1; step <= s.Steps; step++ {
+	for step := 1; step <= r.s.Steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		tf := make([]affine, len(r.params))
-		for b, p := range r.params {
-			tf[b] = randomAffine(r.rands[b], p.sz, r.oh, r.ow, 0.5, jit, sc, rot)
-		}
-		x := r.feed(tf)
-		g, err := r.gradientsOf(ctx, x, r.layer, engine.ReluNormal)
-		if err != nil {
-			return nil, fmt.Errorf("step %d: %w", step, err)
-		}
-		m := r.oh * r.ow * c
-		// A unit that is dead on the current image has a zero gradient
-		// and would never move: see Layer.PreActivation.
-		var dead []int
-		for b := range r.params {
-			if allZero(g.F32[b*m : (b+1)*m]) {
-				dead = append(dead, b)
-			}
-		}
-		if len(dead) > 0 {
-			var gd *tensor.Tensor
-			if r.pre != "" {
-				gd, err = r.gradientsOf(ctx, x, r.pre, engine.ReluNormal)
-			} else {
-				gd, err = r.gradientsOf(ctx, x, r.layer, engine.ReluDeconv)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("step %d (deconvnet gradient for dead units): %w", step, err)
-			}
-			for _, b := range dead {
-				copy(g.F32[b*m:(b+1)*m], gd.F32[b*m:(b+1)*m])
-			}
-		}
-		for b, p := range r.params {
-			for i, v := range g.F32[b*m : (b+1)*m] {
-				gin[i] = float64(v) * span
-			}
-			clear(gimg)
-			tf[b].applyT(gin, c, gimg)
-			if reg&TV != 0 {
-				totalVariation(p.img, s.Size, c, s.TVWeight, gimg)
-			}
-			if reg&L2 != 0 {
-				l2Penalty(p.img, s.L2Weight, gimg)
-			}
-			if len(gtheta) != len(p.theta) {
-				gtheta = make([]float64, len(p.theta))
-			}
-			p.backward(gimg, gtheta)
-			if s.optimizer == Adam {
-				r.opts[b].ascend(p.theta, gtheta)
-			} else {
-				normalizedAscend(p.theta, gtheta, s.LR)
-			}
-			if reg&Blur != 0 && step%s.BlurEvery == 0 {
-				p.blur(s.BlurSigma, tmp)
-			}
-			p.project()
-			p.render()
+		if err := r.step(ctx, step); err != nil {
+			return nil, err
 		}
 		progress(step)
 	}
@@ -744,4 +660,113 @@ func allZero(v []float32) bool {
 		}
 	}
 	return true
+}
+
+// start builds each element's parameters and scratch buffers and returns
+// the objective on the starting images.
+func (r *runner) start(ctx context.Context) ([]float64, error) {
+	s := r.s
+	c := r.in.Channels
+	for _, ch := range r.channels {
+		rd := rand.New(rand.NewPCG(s.Seed, uint64(ch)))
+		p := newParam(s.Size, c, s.fourier, s.decor, rd)
+		p.render()
+		r.params = append(r.params, p)
+		r.rands = append(r.rands, rd)
+		if s.optimizer == Adam {
+			r.opts = append(r.opts, newAdam(len(p.theta), s.LR))
+		}
+	}
+	reg := s.Regularizers
+	var jit, sc, rot float64
+	if reg&Jitter != 0 {
+		jit = s.JitterPx
+	}
+	if reg&Scale != 0 {
+		sc = s.ScaleAmount
+	}
+	if reg&Rotate != 0 {
+		rot = s.RotateDeg
+	}
+	n := s.Size * s.Size * c
+	gimg := make([]float64, n)
+	gin := make([]float64, r.oh*r.ow*c)
+	tmp := make([]float64, n)
+	r.w = work{jit: jit, sc: sc, rot: rot, span: r.rng.Hi - r.rng.Lo, gimg: gimg, gin: gin, tmp: tmp}
+	return r.evaluate(ctx)
+}
+
+// work holds one batch's per-step settings and scratch buffers.
+type work struct {
+	jit, sc, rot, span float64
+	gimg, gtheta       []float64
+	gin, tmp           []float64
+}
+
+// step does one ascent step on every element of the batch.
+func (r *runner) step(ctx context.Context, step int) error {
+	s, c, reg := r.s, r.in.Channels, r.s.Regularizers
+	jit, sc, rot, span := r.w.jit, r.w.sc, r.w.rot, r.w.span
+	gimg, gin, tmp := r.w.gimg, r.w.gin, r.w.tmp
+	tf := make([]affine, len(r.params))
+	for b, p := range r.params {
+		tf[b] = randomAffine(r.rands[b], p.sz, r.oh, r.ow, 0.5, jit, sc, rot)
+	}
+	x := r.feed(tf)
+	g, err := r.gradientsOf(ctx, x, r.layer, engine.ReluNormal)
+	if err != nil {
+		return fmt.Errorf("step %d: %w", step, err)
+	}
+	m := r.oh * r.ow * c
+	// A unit that is dead on the current image has a zero gradient
+	// and would never move: see Layer.PreActivation.
+	var dead []int
+	for b := range r.params {
+		if allZero(g.F32[b*m : (b+1)*m]) {
+			dead = append(dead, b)
+		}
+	}
+	if len(dead) > 0 {
+		var gd *tensor.Tensor
+		if r.pre != "" {
+			gd, err = r.gradientsOf(ctx, x, r.pre, engine.ReluNormal)
+		} else {
+			gd, err = r.gradientsOf(ctx, x, r.layer, engine.ReluDeconv)
+		}
+		if err != nil {
+			return fmt.Errorf("step %d (deconvnet gradient for dead units): %w", step, err)
+		}
+		for _, b := range dead {
+			copy(g.F32[b*m:(b+1)*m], gd.F32[b*m:(b+1)*m])
+		}
+	}
+	for b, p := range r.params {
+		for i, v := range g.F32[b*m : (b+1)*m] {
+			gin[i] = float64(v) * span
+		}
+		clear(gimg)
+		tf[b].applyT(gin, c, gimg)
+		if reg&TV != 0 {
+			totalVariation(p.img, s.Size, c, s.TVWeight, gimg)
+		}
+		if reg&L2 != 0 {
+			l2Penalty(p.img, s.L2Weight, gimg)
+		}
+		if len(r.w.gtheta) != len(p.theta) {
+			r.w.gtheta = make([]float64, len(p.theta))
+		}
+		gtheta := r.w.gtheta
+		p.backward(gimg, gtheta)
+		if s.optimizer == Adam {
+			r.opts[b].ascend(p.theta, gtheta)
+		} else {
+			normalizedAscend(p.theta, gtheta, s.LR)
+		}
+		if reg&Blur != 0 && step%s.BlurEvery == 0 {
+			p.blur(s.BlurSigma, tmp)
+		}
+		p.project()
+		p.render()
+	}
+	return nil
 }
