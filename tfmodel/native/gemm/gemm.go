@@ -48,7 +48,7 @@ func Gemm[T tensor.Float](transA, transB bool, m, n, k int, alpha T, a []T, lda 
 	switch cc := any(c).(type) {
 	case []float32:
 		if useKernel {
-			sgemm(transA, transB, m, n, k, float32(alpha), any(a).([]float32), lda, any(b).([]float32), ldb, float32(beta), cc, ldc)
+			sgemm(transA, transB, m, n, k, float32(alpha), any(a).([]float32), lda, any(b).([]float32), ldb, float32(beta), cc, ldc, nil)
 			return
 		}
 		blas32Impl.Sgemm(blasTrans(transA), blasTrans(transB), m, n, k, float32(alpha), any(a).([]float32), lda, any(b).([]float32), ldb, float32(beta), cc, ldc)
@@ -69,4 +69,22 @@ func scale[T tensor.Float](m, n int, beta T, c []T, ldc int) {
 			row[j] *= beta
 		}
 	}
+}
+
+// GemmEpilogue is Gemm followed by epi, which is called on rectangles of c
+// (rows [i0, i1), columns [j0, j1)) that together tile the m×n result
+// once each. With the package's own float32 GEMM, each rectangle is passed
+// as soon as it is final, while it is still in cache, and calls may run
+// concurrently on disjoint rectangles; otherwise epi gets the whole result
+// in one call.
+func GemmEpilogue[T tensor.Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, epi func(i0, i1, j0, j1 int)) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if cc, ok := any(c).([]float32); ok && useKernel && k > 0 {
+		sgemm(transA, transB, m, n, k, float32(alpha), any(a).([]float32), lda, any(b).([]float32), ldb, float32(beta), cc, ldc, epi)
+		return
+	}
+	Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	epi(0, m, 0, n)
 }

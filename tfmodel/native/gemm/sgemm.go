@@ -107,8 +107,10 @@ func putBuf(s []float32) {
 }
 
 // sgemm computes c = alpha·op(a)·op(b) + beta·c with the micro-kernel;
-// m, n, k > 0.
-func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// m, n, k > 0. epi (optional) is called on each finished rectangle of c
+// (rows [i0, i1), columns [j0, j1)) while it is still in cache, possibly
+// concurrently from several workers; together the rectangles tile c once.
+func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, epi func(i0, i1, j0, j1 int)) {
 	if beta != 0 && beta != 1 {
 		for i := range m {
 			row := c[i*ldc : i*ldc+n]
@@ -128,6 +130,7 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		for p0 := 0; p0 < k; p0 += kc {
 			kb := min(kc, k-p0)
 			acc := p0 > 0 || beta != 0
+			last := p0+kb >= k
 			bp := bbuf[:kb*((nb+nr-1)/nr*nr)]
 			packB(transB, b, ldb, p0, kb, j0, nb, bp)
 			// Tasks: mc-row blocks of A times groups of B panels. Split
@@ -140,6 +143,10 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 				nsplit = min(npanels, (2*workers+mblocks-1)/mblocks)
 			}
 			tasks := mblocks * nsplit
+			// A is read in place unless it must be transposed or scaled
+			// (only partial 6-row panels are packed then), and when B is narrow:
+			// each row block of A is then read by only a few panels of B.
+			inPlace := inPlaceA && !transA && alpha == 1 && nb <= 192
 			var next atomic.Int64
 			work := func() {
 				abuf := getBuf(mc * kb)
@@ -154,12 +161,25 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 					blk, part := t/nsplit, t%nsplit
 					i0 := blk * mc
 					mb := min(mc, m-i0)
+					src := aSource{packed: abuf}
+					if inPlace {
+						src = aSource{a: a[i0*lda+p0:], lda: lda, edge: abuf}
+					}
 					if blk != lastBlock {
-						packA(transA, alpha, a, lda, i0, mb, p0, kb, abuf)
+						if inPlace {
+							if full := mb / mr * mr; full < mb {
+								packA(false, 1, a, lda, i0+full, mb-full, p0, kb, abuf)
+							}
+						} else {
+							packA(transA, alpha, a, lda, i0, mb, p0, kb, abuf)
+						}
 						lastBlock = blk
 					}
 					q0, q1 := part*npanels/nsplit, (part+1)*npanels/nsplit
-					macroKernel(abuf, bp, kb, mb, nb, q0, q1, c[i0*ldc+j0:], ldc, acc, &tile)
+					macroKernel(src, bp, kb, mb, nb, q0, q1, c[i0*ldc+j0:], ldc, acc, &tile)
+					if last && epi != nil {
+						epi(i0, i0+mb, j0+q0*nr, j0+min(q1*nr, nb))
+					}
 				}
 			}
 			w := min(workers, tasks)
@@ -181,9 +201,34 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 }
 
-// macroKernel multiplies a packed block of A (mb rows) by the packed B
-// panels [q0, q1) into c (its top-left at the block's origin).
-func macroKernel(ap, bp []float32, kb, mb, nb, q0, q1 int, c []float32, ldc int, acc bool, tile *[mr * nr]float32) {
+// aSource is a block of A as the micro-kernels read it: either packed
+// into 6-row panels, or in place (row i, column p at a[i·lda+p]) with
+// its last partial panel packed in edge.
+type aSource struct {
+	packed []float32
+	a      []float32
+	lda    int
+	edge   []float32
+}
+
+// kern runs the micro-kernel on the 6-row panel at row ip of the block.
+func (s *aSource) kern(ip, h, kb int, bpan []float32, c *float32, ldc, acc int) {
+	if s.packed != nil {
+		apan := s.packed[ip*kb : ip*kb+kb*mr]
+		kern6x16(kb, unsafe.SliceData(apan), unsafe.SliceData(bpan), c, ldc, acc)
+		return
+	}
+	if h < mr {
+		kern6x16(kb, unsafe.SliceData(s.edge), unsafe.SliceData(bpan), c, ldc, acc)
+		return
+	}
+	_ = s.a[(ip+mr-1)*s.lda+kb-1] // bounds check for the kernel's reads
+	kern6x16U(kb, &s.a[ip*s.lda], s.lda, unsafe.SliceData(bpan), c, ldc, acc)
+}
+
+// macroKernel multiplies a block of A (mb rows) by the packed B panels
+// [q0, q1) into c (its top-left at the block's origin).
+func macroKernel(src aSource, bp []float32, kb, mb, nb, q0, q1 int, c []float32, ldc int, acc bool, tile *[mr * nr]float32) {
 	accI := 0
 	if acc {
 		accI = 1
@@ -194,15 +239,14 @@ func macroKernel(ap, bp []float32, kb, mb, nb, q0, q1 int, c []float32, ldc int,
 		bpan := bp[jp*kb : jp*kb+kb*nr]
 		for ip := 0; ip < mb; ip += mr {
 			h := min(mr, mb-ip)
-			apan := ap[ip*kb : ip*kb+kb*mr]
 			if h == mr && w == nr {
 				ci := ip*ldc + jp
 				_ = c[ci+(mr-1)*ldc+nr-1] // bounds check for the kernel's writes
-				kern6x16(kb, unsafe.SliceData(apan), unsafe.SliceData(bpan), &c[ci], ldc, accI)
+				src.kern(ip, h, kb, bpan, &c[ci], ldc, accI)
 				continue
 			}
 			// Edge tile: compute into a local tile, then merge.
-			kern6x16(kb, unsafe.SliceData(apan), unsafe.SliceData(bpan), &tile[0], nr, 0)
+			src.kern(ip, h, kb, bpan, &tile[0], nr, 0)
 			for i := range h {
 				row := c[(ip+i)*ldc+jp : (ip+i)*ldc+jp+w]
 				t := tile[i*nr : i*nr+w]
@@ -246,3 +290,7 @@ func kern6x16Go(k int, a, b, c *float32, ldc int, acc int) {
 		}
 	}
 }
+
+// inPlaceA lets the micro-kernel read A in place when possible (a
+// variable so the benchmarks can compare both ways).
+var inPlaceA = true

@@ -12,3 +12,9 @@ var haveKernel = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //
 //go:noescape
 func kern6x16(k int, a, b, c *float32, ldc int, acc int)
+
+// kern6x16U is kern6x16 reading A in place (6 rows lda elements apart)
+// instead of from a packed panel; see kern6x16UGo.
+//
+//go:noescape
+func kern6x16U(k int, a *float32, lda int, b, c *float32, ldc int, acc int)

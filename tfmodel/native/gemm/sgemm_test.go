@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -79,7 +80,7 @@ func TestSgemmAgainstNaive(t *testing.T) {
 						}
 					}
 					want := naiveGemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-					sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+					sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
 					for i := range m {
 						for j := range n {
 							got, w := float64(c[i*ldc+j]), want[i*n+j]
@@ -110,11 +111,25 @@ func TestKernelMatchesPortable(t *testing.T) {
 			ldc := nr + 5
 			c0 := randSlice(r, mr*ldc)
 			c1 := append([]float32(nil), c0...)
+			c2 := append([]float32(nil), c0...)
 			kern6x16(k, unsafe.SliceData(a), unsafe.SliceData(b), &c0[0], ldc, acc)
 			kern6x16Go(k, unsafe.SliceData(a), unsafe.SliceData(b), &c1[0], ldc, acc)
+			// The in-place kernel on the same A laid out as 6 rows of
+			// stride k+3.
+			lda := k + 3
+			au := make([]float32, mr*lda)
+			for i := range mr {
+				for p := range k {
+					au[i*lda+p] = a[p*mr+i]
+				}
+			}
+			kern6x16U(k, &au[0], lda, unsafe.SliceData(b), &c2[0], ldc, acc)
 			for i := range c0 {
 				if d := math.Abs(float64(c0[i] - c1[i])); d > 1e-5*float64(k) {
 					t.Fatalf("k=%d acc=%d: c[%d] = %g, portable %g", k, acc, i, c0[i], c1[i])
+				}
+				if d := math.Abs(float64(c2[i] - c1[i])); d > 1e-5*float64(k) {
+					t.Fatalf("k=%d acc=%d: in-place kernel c[%d] = %g, portable %g", k, acc, i, c2[i], c1[i])
 				}
 			}
 		}
@@ -164,7 +179,7 @@ func BenchmarkSgemm(b *testing.B) {
 			impls = append(impls, struct {
 				name string
 				f    func()
-			}{"kernel", func() { sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n) }})
+			}{"kernel", func() { sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n, nil) }})
 		}
 		for _, im := range impls {
 			b.Run(fmt.Sprintf("%dx%dx%d/%s", m, n, k, im.name), func(b *testing.B) {
@@ -172,6 +187,66 @@ func BenchmarkSgemm(b *testing.B) {
 					im.f()
 				}
 				b.ReportMetric(flop*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+// TestGemmEpilogueTiles checks that the epilogue rectangles tile C exactly
+// once, and only after C is final: the epilogue negates its rectangle, so
+// a tile seen twice or before its last k slice gives a wrong result.
+func TestGemmEpilogueTiles(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, sz := range [][3]int{{1, 1, 1}, {7, 17, 3}, {200, 40, 600}, {13, 1030, 9}, {500, 300, 20}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		a, b := randSlice(r, m*k), randSlice(r, k*n)
+		c := make([]float32, m*n)
+		want := naiveGemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+		var mu sync.Mutex
+		seen := make([]int, m*n)
+		GemmEpilogue(false, false, m, n, k, 1, a, k, b, n, 0, c, n, func(i0, i1, j0, j1 int) {
+			for i := i0; i < i1; i++ {
+				for j := j0; j < j1; j++ {
+					c[i*n+j] = -c[i*n+j]
+				}
+			}
+			mu.Lock()
+			for i := i0; i < i1; i++ {
+				for j := j0; j < j1; j++ {
+					seen[i*n+j]++
+				}
+			}
+			mu.Unlock()
+		})
+		for i, s := range seen {
+			if s != 1 {
+				t.Fatalf("%v: element %d passed to the epilogue %d times", sz, i, s)
+			}
+			if d := math.Abs(float64(c[i]) + want[i]); d > 1e-5*float64(k)+1e-5*math.Abs(want[i]) {
+				t.Fatalf("%v: c[%d] = %g, want %g", sz, i, c[i], -want[i])
+			}
+		}
+	}
+}
+
+// BenchmarkSgemmPackA compares reading A in place with packing it.
+func BenchmarkSgemmPackA(b *testing.B) {
+	if !haveKernel {
+		b.Skip("no micro-kernel")
+	}
+	shapes := [][3]int{{12544, 96, 16}, {3136, 144, 24}, {784, 576, 96}, {196, 384, 64}, {49, 1280, 320}, {512, 512, 512}}
+	r := rand.New(rand.NewPCG(5, 6))
+	defer func() { inPlaceA = true }()
+	for _, s := range shapes {
+		m, n, k := s[0], s[1], s[2]
+		a, bb, c := randSlice(r, m*k), randSlice(r, k*n), make([]float32, m*n)
+		for _, in := range []bool{true, false} {
+			b.Run(fmt.Sprintf("%dx%dx%d/inplace=%v", m, n, k, in), func(b *testing.B) {
+				inPlaceA = in
+				for b.Loop() {
+					sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n, nil)
+				}
+				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
 		}
 	}

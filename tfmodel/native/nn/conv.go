@@ -115,29 +115,25 @@ func (g *convGeom) chunkRows() int {
 }
 
 // conv2DCompute writes the convolution of x with the HWIO filter f into
-// out ([n, oh, ow, outCh]), then applies epi (optional) to it. Rows of
-// output pixels are computed in chunks, each finished by the epilogue
-// while it is still in cache.
+// out ([n, oh, ow, outCh]), then applies epi (optional) to it, tile by
+// tile as the GEMM finishes them.
 func conv2DCompute[T tensor.Float](g *convGeom, x, f, out []T, epi *epilogue[T]) {
 	rows := g.n * g.oh * g.ow
 	k := g.kh * g.kw * g.c
-	finish := func(r0, r1 int) {
-		if epi != nil {
-			epi.applyParallel(out[r0*g.outCh : r1*g.outCh])
+	oc := g.outCh
+	product := func(r0, r1 int, a []T, lda int) {
+		dst := out[r0*oc : r1*oc]
+		if epi == nil {
+			nnGemm(false, false, r1-r0, oc, lda, 1, a, lda, f, oc, 0, dst, oc)
+			return
 		}
+		nnGemmEpi(false, false, r1-r0, oc, lda, 1, a, lda, f, oc, 0, dst, oc, func(i0, i1, j0, j1 int) {
+			epi.applyRect(dst, oc, i0, i1, j0, j1)
+		})
 	}
 	if g.isPointwise() {
-		// The NHWC input is the GEMM's left matrix; chunks of rows keep
-		// each chunk's output in L2 for the epilogue.
-		step := rows
-		if epi != nil {
-			step = max(768, (1<<18)/max(g.outCh, 1))
-		}
-		for r0 := 0; r0 < rows; r0 += step {
-			r1 := min(r0+step, rows)
-			nnGemm(false, false, r1-r0, g.outCh, g.c, 1, x[r0*g.c:r1*g.c], g.c, f, g.outCh, 0, out[r0*g.outCh:r1*g.outCh], g.outCh)
-			finish(r0, r1)
-		}
+		// The NHWC input is the GEMM's left matrix.
+		product(0, rows, x, g.c)
 		return
 	}
 	step := g.chunkRows()
@@ -145,8 +141,7 @@ func conv2DCompute[T tensor.Float](g *convGeom, x, f, out []T, epi *epilogue[T])
 	for r0 := 0; r0 < rows; r0 += step {
 		r1 := min(r0+step, rows)
 		im2col(g, x, r0, r1, cols)
-		nnGemm(false, false, r1-r0, g.outCh, k, 1, cols, k, f, g.outCh, 0, out[r0*g.outCh:r1*g.outCh], g.outCh)
-		finish(r0, r1)
+		product(r0, r1, cols, k)
 	}
 	nnPutScratch(cols)
 }

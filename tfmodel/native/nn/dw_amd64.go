@@ -17,3 +17,9 @@ var haveDWKernel = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //
 //go:noescape
 func dwPixelAVX2(n, taps int, xs, fs *unsafe.Pointer, mult, shift, out *float32, lo, hi float32)
+
+// epiRowAVX2 applies an epilogue to n floats (a multiple of 8) of one
+// output row: v[j] = min(max(v[j]·mult[j] + shift[j], lo), hi).
+//
+//go:noescape
+func epiRowAVX2(n int, v, mult, shift *float32, lo, hi float32)

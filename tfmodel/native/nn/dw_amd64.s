@@ -90,3 +90,31 @@ taps8:
 done:
 	VZEROUPPER
 	RET
+
+// func epiRowAVX2(n int, v, mult, shift *float32, lo, hi float32)
+//
+// For j in [0, n) (n a multiple of 8):
+// v[j] = min(max(v[j]·mult[j] + shift[j], lo), hi), NaN propagating.
+TEXT ·epiRowAVX2(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), CX
+	MOVQ v+8(FP), DI
+	MOVQ mult+16(FP), R11
+	MOVQ shift+24(FP), R12
+	VBROADCASTSS lo+32(FP), Y14
+	VBROADCASTSS hi+36(FP), Y15
+	SHLQ $2, CX
+	XORQ SI, SI
+epiloop:
+	CMPQ SI, CX
+	JGE epidone
+	VMOVUPS (DI)(SI*1), Y0
+	VMOVUPS (R11)(SI*1), Y4
+	VFMADD213PS (R12)(SI*1), Y4, Y0
+	VMAXPS Y0, Y14, Y0
+	VMINPS Y0, Y15, Y0
+	VMOVUPS Y0, (DI)(SI*1)
+	ADDQ $32, SI
+	JMP epiloop
+epidone:
+	VZEROUPPER
+	RET

@@ -32,6 +32,11 @@ func fastEpilogue[T tensor.Float](s fusedSpec, args []*tensor.Tensor) (*epilogue
 	switch s.kind {
 	case fusedBias:
 		e.shift = tensor.Data[T](args[0])
+		// A unit multiplier keeps one form for the assembly loops.
+		e.mult = make([]T, len(e.shift))
+		for i := range e.mult {
+			e.mult[i] = 1
+		}
 	case fusedBN:
 		e.mult, e.shift = bnAffine[T](args, s.epsilon)
 	default:
@@ -40,8 +45,52 @@ func fastEpilogue[T tensor.Float](s fusedSpec, args []*tensor.Tensor) (*epilogue
 	return e, true
 }
 
+// applyRect maps rows [i0, i1) and columns [j0, j1) of the matrix c
+// (row stride ldc, one column per output channel) in place.
+func (e *epilogue[T]) applyRect(c []T, ldc, i0, i1, j0, j1 int) {
+	if j0 >= j1 {
+		return
+	}
+	if haveDWKernel && e.mult != nil {
+		if c32, ok := any(c).([]float32); ok {
+			e32 := any(e).(*epilogue[float32])
+			n8 := (j1 - j0) &^ 7
+			for i := i0; i < i1; i++ {
+				row := c32[i*ldc+j0 : i*ldc+j1]
+				if n8 > 0 {
+					epiRowAVX2(n8, &row[0], &e32.mult[j0], &e32.shift[j0], e32.lo, e32.hi)
+				}
+				mu, sh := e32.mult[j0+n8:j1], e32.shift[j0+n8:j1]
+				for j, v := range row[n8:] {
+					row[n8+j] = min(max(v*mu[j]+sh[j], e32.lo), e32.hi)
+				}
+			}
+			return
+		}
+	}
+	mu, sh := e.mult, e.shift
+	for i := i0; i < i1; i++ {
+		row := c[i*ldc+j0 : i*ldc+j1]
+		s := sh[j0:j1]
+		if mu == nil {
+			for j, v := range row {
+				row[j] = min(max(v+s[j], e.lo), e.hi)
+			}
+			continue
+		}
+		m := mu[j0:j1]
+		for j, v := range row {
+			row[j] = min(max(v*m[j]+s[j], e.lo), e.hi)
+		}
+	}
+}
+
 // apply maps rows (a whole number of output pixels) in place.
 func (e *epilogue[T]) apply(rows []T) {
+	if k := len(e.shift); k > 0 && haveDWKernel && e.mult != nil {
+		e.applyRect(rows, k, 0, len(rows)/k, 0, k)
+		return
+	}
 	k := len(e.shift)
 	lo, hi := e.lo, e.hi
 	for r := 0; r+k <= len(rows); r += k {

@@ -24,3 +24,8 @@ func gemm64(transA, transB bool, m, n, k int, alpha float64, a []float64, lda in
 func nnGemm[T tensor.Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	gemm.Gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
+
+// nnGemmEpi is gemm.GemmEpilogue.
+func nnGemmEpi[T tensor.Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, epi func(i0, i1, j0, j1 int)) {
+	gemm.GemmEpilogue(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epi)
+}
