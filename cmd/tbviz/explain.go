@@ -70,7 +70,7 @@ func init() {
 			&cli.StringFlag{Name: "logdir", Usage: "TensorBoard logdir", Required: true},
 			&cli.StringFlag{Name: "run", Usage: "run sub-directory inside the logdir (only it gets an event file)"},
 			&cli.Int64Flag{Name: "step", Usage: "TensorBoard step"},
-			&cli.StringSliceFlag{Name: "methods", Value: cli.NewStringSlice("gradcam"), Usage: "methods, comma separated, or all"},
+			&cli.StringSliceFlag{Name: "methods", Value: cli.NewStringSlice("gradcam"), Usage: "methods, comma separated, or all (every method that applies to the model)"},
 			&cli.StringFlag{Name: "layer", Usage: "target layer: Keras name, unique suffix (conv2d_23), tensor name, #index; default: suggested"},
 			&cli.StringFlag{Name: "class", Value: "top1", Usage: "target: class index, label name, or topK (top1, top3: one map per top class, tags .../<image>/top<r>); a comma list gives one per image (3,7,top1)"},
 			&cli.StringFlag{Name: "labels", Usage: "label `FILE`, one class name per line"},
@@ -218,6 +218,9 @@ func runExplain(c *cli.Context, modelDir string, images []string, logdir, run st
 		runErr = err
 	}
 	if res != nil {
+		for _, e := range res.Skipped {
+			fmt.Fprintln(c.App.ErrWriter, "tbviz: skipped:", e)
+		}
 		for _, e := range res.Errors {
 			fmt.Fprintln(c.App.ErrWriter, "tbviz: warning:", e)
 		}

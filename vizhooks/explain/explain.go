@@ -72,7 +72,8 @@ import (
 // heatmap normalised on its own.
 type Config struct {
 	// Methods are cam method names (default ["gradcam"]); "all" expands
-	// to every registered method.
+	// to every registered method, and those that do not apply to the
+	// model are skipped (Result.Skipped) rather than failed.
 	Methods []string
 	// Layer is the target layer spec (layers.Resolve); "" picks the
 	// suggested layer. It must be a spatial [batch, h, w, c] activation.
@@ -169,6 +170,10 @@ type Result struct {
 	// Errors are per-image, per-target or per-method failures; the rest
 	// was written.
 	Errors []error `json:"-"`
+	// Skipped are the methods that do not apply to the model (e.g. CAM
+	// without global average pooling) when Methods is "all": "all" means
+	// every method that applies, so these are not errors.
+	Skipped []error `json:"-"`
 }
 
 // pair is one (image, target) to explain.
@@ -208,6 +213,7 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 		return nil, fmt.Errorf("explain: %w", err)
 	}
 	methods, err := expandMethods(cfg.Methods)
+	all := len(cfg.Methods) == 1 && cfg.Methods[0] == "all"
 	if err != nil {
 		return nil, fmt.Errorf("explain: %w", err)
 	}
@@ -389,7 +395,14 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 					return res, fmt.Errorf("explain: %s: %w", meth.Name(), err)
 				}
 				failed[k] = true
-				res.Errors = append(res.Errors, fmt.Errorf("%s: %w", meth.Name(), err))
+				if !strings.HasPrefix(err.Error(), meth.Name()+": ") {
+					err = fmt.Errorf("%s: %w", meth.Name(), err)
+				}
+				if all {
+					res.Skipped = append(res.Skipped, err)
+				} else {
+					res.Errors = append(res.Errors, err)
+				}
 				progress(len(chunk))
 				continue
 			}
@@ -481,6 +494,9 @@ func writeSummary(w *tbwriter.Writer, m *tfmodel.Model, res *Result, pairs []pai
 	}
 	for _, e := range res.Errors {
 		fmt.Fprintf(&sb, "\n- error: %s", e)
+	}
+	for _, e := range res.Skipped {
+		fmt.Fprintf(&sb, "\n- skipped: %s", e)
 	}
 	return w.Text("summary", cfg.Step, sb.String())
 }

@@ -487,3 +487,28 @@ func absDiff(a, b uint32) uint32 {
 	}
 	return b - a
 }
+
+// TestRunAllSkipsInapplicable: CAM needs global average pooling, which the
+// example model lacks. Named explicitly it is an error; under "all" it is
+// skipped and the other methods are written.
+func TestRunAllSkipsInapplicable(t *testing.T) {
+	f := newFixture(t)
+	res, _, err := f.run(t, filepath.Join(f.dir, "a"), f.images[:1], explain.Config{Methods: []string{"cam", "gradcam"}})
+	if err != nil || len(res.Errors) != 1 || !strings.Contains(res.Errors[0].Error(), "cam: ") || len(res.Skipped) != 0 || len(res.Images[0].Maps) != 1 {
+		t.Fatalf("explicit cam: %+v, %v", res, err)
+	}
+	cfg := explain.Config{Methods: []string{"all"}}
+	cfg.CAM.MaxChannels, cfg.CAM.SSSamples, cfg.CAM.Samples, cfg.CAM.ISSteps = 2, 2, 2, 2
+	res, run, err := f.run(t, filepath.Join(f.dir, "b"), f.images[:1], cfg)
+	if err != nil || len(res.Errors) != 0 || len(res.Skipped) != 1 || !strings.Contains(res.Skipped[0].Error(), "cam: ") {
+		t.Fatalf("all: errors %v, skipped %v, %v", res.Errors, res.Skipped, err)
+	}
+	if n := len(res.Images[0].Maps); n < 10 {
+		t.Errorf("all wrote %d maps", n)
+	}
+	for _, v := range run.Values {
+		if v.Tag == "summary" && !strings.Contains(v.Text, "- skipped: cam: ") {
+			t.Errorf("summary does not list the skipped method:\n%s", v.Text)
+		}
+	}
+}
