@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tbviz/tbviz/examples/cifar10"
+	"github.com/tbviz/tbviz/internal/testenv"
 	"github.com/tbviz/tbviz/tbwriter"
 )
 
@@ -220,5 +221,42 @@ func TestExplainHelpDocumentsFlags(t *testing.T) {
 		if !strings.Contains(out, s) {
 			t.Errorf("explain --help does not mention %s", s)
 		}
+	}
+}
+
+// TestExplainSignature explains the Keras 3 export through its second
+// signature, "serve", whose output tensor differs from serving_default's.
+func TestExplainSignature(t *testing.T) {
+	dir := testenv.SharedModel(t, "mnist-keras3-export-tf220")
+	tmp := t.TempDir()
+	img := image.NewGray(image.Rect(0, 0, 28, 28))
+	for i := 8; i < 20; i++ {
+		img.Pix[i*28+14], img.Pix[14*28+i] = 255, 255
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(tmp, "plus.png")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var probs [2]float64
+	for i, sig := range []string{"serving_default", "serve"} {
+		out, err := runCLI(t, "explain", "--model", dir, "--signature", sig, "--images", p, "--logdir", filepath.Join(tmp, sig), "--json")
+		if err != nil {
+			t.Fatal(err, out)
+		}
+		r := decodeExplain(t, out)
+		if r.Output != "output_0" || len(r.Images) != 1 || len(r.Images[0].Maps) != 1 || r.Layer != "sequential_1/conv2d_1_2/Relu" {
+			t.Errorf("--signature %s: %+v", sig, r)
+		}
+		probs[i] = r.Images[0].Target.Score
+	}
+	if probs[0] != probs[1] || probs[0] <= 0 {
+		t.Errorf("the two identical signatures give %v", probs)
+	}
+	if _, err := runCLI(t, "explain", "--model", dir, "--signature", "nope", "--images", p, "--logdir", tmp); err == nil || !strings.Contains(err.Error(), "serve") {
+		t.Errorf("unknown signature: %v (want the available ones listed)", err)
 	}
 }
