@@ -69,9 +69,11 @@ func skipDir(name string) bool {
 }
 
 // scan walks root and returns every candidate item (complete or not) and
-// every directory (for fsnotify), sorted by rel. withCheckpoints includes
-// bare TF checkpoints.
-func scan(root string, withCheckpoints bool) (cands []*candidate, dirs []string, err error) {
+// every directory, sorted by rel. withCheckpoints includes bare TF
+// checkpoints. onDir, when set, is called for each directory before it is
+// read (fsnotify watches it from then on, so no file created after the
+// read goes unnoticed).
+func scan(root string, withCheckpoints bool, onDir func(string)) (cands []*candidate, dirs []string, err error) {
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == root {
@@ -91,6 +93,9 @@ func scan(root string, withCheckpoints bool) (cands []*candidate, dirs []string,
 			return fs.SkipDir
 		}
 		dirs = append(dirs, p)
+		if onDir != nil {
+			onDir(p)
+		}
 		entries, err := os.ReadDir(p)
 		if err != nil {
 			return nil

@@ -450,6 +450,11 @@ func (w *watcher) loop(ctx context.Context) error {
 				fatal = err
 			}
 		case ev, ok := <-fsEvents:
+			if ok && (ev.Op.Has(fsnotify.Remove) || ev.Op.Has(fsnotify.Rename)) {
+				// The kernel dropped the watch of a removed directory; a
+				// directory created under the same name needs a new one.
+				delete(w.watched, ev.Name)
+			}
 			if ok && dirty.IsZero() && ev.Op != fsnotify.Chmod {
 				dirty = time.Now().Add(debounce)
 			}
@@ -517,7 +522,15 @@ func (w *watcher) nextDue() (time.Time, bool) {
 
 // scan looks at Dir and queues the items that are complete and settled.
 func (w *watcher) scan(now time.Time) error {
-	cs, dirs, err := scan(w.cfg.Dir, w.cfg.Checkpoints)
+	var onDir func(string)
+	if w.fsw != nil {
+		onDir = func(d string) {
+			if !w.watched[d] && w.fsw.Add(d) == nil {
+				w.watched[d] = true
+			}
+		}
+	}
+	cs, dirs, err := scan(w.cfg.Dir, w.cfg.Checkpoints, onDir)
 	if err != nil {
 		return err
 	}
@@ -525,9 +538,6 @@ func (w *watcher) scan(now time.Time) error {
 		live := map[string]bool{}
 		for _, d := range dirs {
 			live[d] = true
-			if !w.watched[d] && w.fsw.Add(d) == nil {
-				w.watched[d] = true
-			}
 		}
 		for d := range w.watched {
 			if !live[d] {
