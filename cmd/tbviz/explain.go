@@ -47,7 +47,8 @@ steps, so change over training shows). Three-channel gradient images are always 
 
 A progress bar is drawn on stderr when it is a terminal. Images that do not decode, targets out of
 range and methods that fail are reported (warnings, and the summary); the rest is written and the
-exit status is 1. The last line is the tensorboard command to run, with --samples_per_plugin
+exit status is 1. Under --methods all, methods that do not apply to the model (CAM without global
+average pooling) are skipped with a note instead. The last line is the tensorboard command to run, with --samples_per_plugin
 images=N when an image tag of the run has more than 10 steps (TensorBoard shows 10 by default).
 
 Methods: ` + "%s" + ` (or all).
