@@ -92,11 +92,9 @@ func Evaluate(ctx context.Context, s Scorer, in *Input, cfg Config) (*Report, er
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	r := &Report{Images: make([]ImageReport, b), AverageDrop: AverageDrop(conf), IncreaseInConfidence: IncreaseInConfidence(conf)}
+	images := make([]ImageReport, b)
 	for i := range b {
-		r.Images[i] = ImageReport{Deletion: del[i], Insertion: ins[i], Confidence: conf[i]}
-		r.DeletionAUC += del[i].AUC / float64(b)
-		r.InsertionAUC += ins[i].AUC / float64(b)
+		images[i] = ImageReport{Deletion: del[i], Insertion: ins[i], Confidence: conf[i]}
 		if in.Regions == nil || len(in.Regions[i]) == 0 {
 			continue
 		}
@@ -108,13 +106,31 @@ func Evaluate(ctx context.Context, s Scorer, in *Input, cfg Config) (*Report, er
 		if err != nil {
 			return nil, fmt.Errorf("metrics: image %d: %w", i, err)
 		}
-		r.Images[i].Pointing = &pt
-		r.PointingImages++
-		if pt.Hit {
-			r.PointingHits++
+		images[i].Pointing = &pt
+	}
+	return Summarize(images), nil
+}
+
+// Summarize returns the report of a set of per-image results: the mean
+// AUCs, Average Drop and Increase in Confidence over all of them, and the
+// pointing-game hits among those with a Pointing. Reports over several
+// batches of one method merge as Summarize(append(r1.Images, r2.Images...)).
+func Summarize(images []ImageReport) *Report {
+	r := &Report{Images: images}
+	conf := make([]Confidence, len(images))
+	for i, im := range images {
+		conf[i] = im.Confidence
+		r.DeletionAUC += im.Deletion.AUC / float64(len(images))
+		r.InsertionAUC += im.Insertion.AUC / float64(len(images))
+		if im.Pointing != nil {
+			r.PointingImages++
+			if im.Pointing.Hit {
+				r.PointingHits++
+			}
 		}
 	}
-	return r, nil
+	r.AverageDrop, r.IncreaseInConfidence = AverageDrop(conf), IncreaseInConfidence(conf)
+	return r
 }
 
 // Tags returns the scalar tags Write uses for method:

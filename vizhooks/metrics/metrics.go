@@ -166,7 +166,9 @@ type Config struct {
 	// regions are given in: a hit when the maximum is at most this far
 	// from the object. 0 is strict; Zhang et al. use 15.
 	Tolerance float64
-	// Seed seeds the random order of pixels with equal saliency.
+	// Seed seeds the random order of pixels with equal saliency: image i
+	// of the Input uses Seed+i, so evaluating images in parts with the
+	// seed offset by each part's first index gives the same curves.
 	Seed uint64
 }
 

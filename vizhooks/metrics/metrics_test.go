@@ -476,3 +476,49 @@ func TestErrors(t *testing.T) {
 		t.Errorf("regions: %v", err)
 	}
 }
+
+// TestSummarizeMergesBatches checks that the reports of two batches,
+// merged with Summarize, equal the report of one batch holding both.
+func TestSummarizeMergesBatches(t *testing.T) {
+	ctx := context.Background()
+	var calls, mb int
+	s := regionScorer(&calls, &mb)
+	x := testImages(3)
+	maps := randomMap(3, 5)
+	// Image 1 gets the informative map, so the per-image values differ.
+	copy(maps.F32[imagePixels:2*imagePixels], mapOf(1, indicator).F32)
+	// Image 0's box is the whole image (a hit wherever the maximum is),
+	// image 1's a corner away from R (a miss), image 2 has none.
+	regions := [][]Region{{Box{0, 0, side, side}}, {Box{0, 0, 4, 4}}, nil}
+	cfg := Config{Steps: 32, Seed: 3}
+	whole, err := Evaluate(ctx, s, &Input{Images: x, Maps: maps, Classes: []int{0, 0, 1}, Regions: regions}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := func(lo, hi int) *Report {
+		sub := func(t0 *tensor.Tensor) *tensor.Tensor {
+			return tensor.FromFloat32(t0.F32[lo*imagePixels:hi*imagePixels], hi-lo, side, side, 1)
+		}
+		c := cfg
+		c.Seed += uint64(lo)
+		r, err := Evaluate(ctx, s, &Input{Images: sub(x), Maps: sub(maps), Classes: []int{0, 0, 1}[lo:hi], Regions: regions[lo:hi]}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b := part(0, 1), part(1, 3)
+	got := Summarize(append(a.Images, b.Images...))
+	near := func(x, y float64) bool { return math.Abs(x-y) <= 1e-9*max(1, math.Abs(y)) }
+	if !near(got.DeletionAUC, whole.DeletionAUC) || !near(got.InsertionAUC, whole.InsertionAUC) ||
+		!near(got.AverageDrop, whole.AverageDrop) || !near(got.IncreaseInConfidence, whole.IncreaseInConfidence) ||
+		got.PointingHits != whole.PointingHits || got.PointingImages != whole.PointingImages || len(got.Images) != 3 {
+		t.Fatalf("merged %+v\nwhole  %+v", got, whole)
+	}
+	if whole.PointingImages != 2 || whole.PointingHits != 1 {
+		t.Errorf("pointing %d/%d, want 1/2", whole.PointingHits, whole.PointingImages)
+	}
+	if near(a.DeletionAUC, b.DeletionAUC) {
+		t.Errorf("the two parts score alike (%g); the test needs them to differ", a.DeletionAUC)
+	}
+}
