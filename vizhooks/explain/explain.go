@@ -18,7 +18,12 @@
 //   - "<method>/<layer>/<image>/top<r>": the panel of the r-th most probable
 //     class (r = 1..k) of an image whose target is topK with k > 1;
 //   - "prob/<image>" and "prob/<image>/top<r>": the target's probability;
-//   - "summary": the text.
+//   - "summary": the text;
+//   - "featuremaps/<layer>/<image>[/p<N>]" and the histogram
+//     "activations/<layer>", when Methods names "featuremaps" (see
+//     package featuremaps);
+//   - "metrics/<method>/<metric>" scalars, when Config.Metrics is set
+//     (see package metrics).
 //
 // layer is the target layer's tensor name; image is the file's base name
 // without extension ("_2", "_3", ... appended when two files share one).
@@ -63,7 +68,9 @@ import (
 	"github.com/tbviz/tbviz/tfmodel/layers"
 	"github.com/tbviz/tbviz/tfmodel/tensor"
 	"github.com/tbviz/tbviz/vizhooks/cam"
+	"github.com/tbviz/tbviz/vizhooks/featuremaps"
 	"github.com/tbviz/tbviz/vizhooks/imageio"
+	"github.com/tbviz/tbviz/vizhooks/metrics"
 	"github.com/tbviz/tbviz/vizhooks/render"
 )
 
@@ -73,8 +80,27 @@ import (
 type Config struct {
 	// Methods are cam method names (default ["gradcam"]); "all" expands
 	// to every registered method, and those that do not apply to the
-	// model are skipped (Result.Skipped) rather than failed.
+	// model are skipped (Result.Skipped) rather than failed. The name
+	// "featuremaps" (not part of "all") adds feature-map grids of
+	// FeatureLayers.
 	Methods []string
+	// FeatureLayers are the layers drawn when Methods names
+	// "featuremaps" (layer specs as for Layer); empty means the target
+	// layer.
+	FeatureLayers []string
+	// Featuremaps tunes the feature-map grids (channel selection,
+	// normalisation, colormap, paging).
+	Featuremaps featuremaps.Config
+	// Metrics scores every method's maps with package metrics (deletion
+	// and insertion AUC, Average Drop, Increase in Confidence, and the
+	// pointing game for images with Boxes), written as scalars
+	// "metrics/<method>/..." and as a table in the summary.
+	Metrics bool
+	// MetricsConfig tunes the metrics (steps, substrates, tolerance).
+	MetricsConfig metrics.Config
+	// Boxes are the annotated objects for the pointing game, looked up
+	// by image path, base name, or base name without extension.
+	Boxes metrics.Boxes
 	// Layer is the target layer spec (layers.Resolve); "" picks the
 	// suggested layer. It must be a spatial [batch, h, w, c] activation.
 	Layer string
@@ -174,6 +200,22 @@ type Result struct {
 	// without global average pooling) when Methods is "all": "all" means
 	// every method that applies, so these are not errors.
 	Skipped []error `json:"-"`
+	// FeatureMaps lists the feature-map grids written, per image and
+	// layer (Methods naming "featuremaps").
+	FeatureMaps []FeatureMap `json:"featuremaps,omitempty"`
+	// Metrics holds each method's scores when Config.Metrics is set,
+	// by method name.
+	Metrics map[string]*metrics.Report `json:"metrics,omitempty"`
+}
+
+// FeatureMap names the grids written for one image and layer.
+type FeatureMap struct {
+	Image string `json:"image"`
+	Layer string `json:"layer"`
+	// Channels are the channels shown, in tile order.
+	Channels []int `json:"channels"`
+	// Tags are the grid pages' image tags.
+	Tags []string `json:"tags"`
 }
 
 // pair is one (image, target) to explain.
@@ -212,11 +254,14 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 	if err := cfg.Scale.check(); err != nil {
 		return nil, fmt.Errorf("explain: %w", err)
 	}
-	methods, err := expandMethods(cfg.Methods)
-	all := len(cfg.Methods) == 1 && cfg.Methods[0] == "all"
-	if err != nil {
-		return nil, fmt.Errorf("explain: %w", err)
+	camNames, wantFM := splitFeaturemaps(cfg.Methods)
+	var methods []cam.Method
+	if len(camNames) > 0 || !wantFM {
+		if methods, err = expandMethods(camNames); err != nil {
+			return nil, fmt.Errorf("explain: %w", err)
+		}
 	}
+	all := len(camNames) == 1 && camNames[0] == "all"
 	cmapName := cfg.Colormap
 	if cmapName == "" {
 		cmapName = "jet"
@@ -273,6 +318,15 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 		return res, fmt.Errorf("explain: %w", err)
 	}
 	res.Layer = layer
+	names := imageNames(batch.Paths)
+	if wantFM {
+		if err := writeFeaturemaps(ctx, m, eng, in.Tensor, batch, names, layer, w, cfg, res); err != nil {
+			if ctx.Err() != nil {
+				return res, fmt.Errorf("explain: %w", err)
+			}
+			res.Errors = append(res.Errors, fmt.Errorf("featuremaps: %w", err))
+		}
+	}
 	scores, err := predict(ctx, eng, in.Tensor, score, batch.Tensor, cfg.CAM.BatchSize)
 	if err != nil {
 		return res, fmt.Errorf("explain: predict: %w", err)
@@ -284,7 +338,6 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 		probs = cam.Softmax(scores)
 	}
 	b, nClasses := len(batch.Originals), scores.Shape[1]
-	names := imageNames(batch.Paths)
 	var pairs []pair
 	for i := range b {
 		ch := rowChoice[i]
@@ -311,6 +364,11 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 	if len(pairs) == 0 {
 		return res, fmt.Errorf("explain: nothing to explain: %w", errors.Join(res.Errors...))
 	}
+	if cfg.Metrics && len(cfg.Boxes) > 0 && !anyBoxes(cfg.Boxes, batch.Paths) {
+		res.Errors = append(res.Errors, fmt.Errorf("boxes: no box names any of the images (by path, base name or base name without extension); the pointing game is not played"))
+	}
+	scorer := metrics.NewScorer(eng, in.Tensor, score, !isProb)
+	reports := make([][]metrics.ImageReport, len(methods))
 	for _, d := range []string{cfg.RawOut, cfg.PNGOut} {
 		if d != "" {
 			if err := os.MkdirAll(d, 0o755); err != nil {
@@ -337,7 +395,11 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 	}
 	deferred := make([][]pending, len(methods))
 	failed := make([]bool, len(methods))
-	done, total := 0, len(pairs)*len(methods)
+	perMap := 1
+	if cfg.Metrics {
+		perMap = 2 // the metrics take about as long as the maps, or longer
+	}
+	done, total := 0, len(pairs)*len(methods)*perMap
 	progress := func(n int) {
 		done += n
 		if cfg.Progress != nil {
@@ -386,7 +448,7 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 				return res, fmt.Errorf("explain: %w", err)
 			}
 			if failed[k] {
-				progress(len(chunk))
+				progress(len(chunk) * perMap)
 				continue
 			}
 			maps, err := meth.Compute(ctx, input)
@@ -403,8 +465,24 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 				} else {
 					res.Errors = append(res.Errors, err)
 				}
-				progress(len(chunk))
+				progress(len(chunk) * perMap)
 				continue
+			}
+			if cfg.Metrics {
+				// Seed+i orders ties for image i of an Evaluate call; offset
+				// it by the chunk's first pair so chunking changes nothing.
+				mc := cfg.MetricsConfig
+				mc.Seed += uint64(start)
+				rep, err := metrics.Evaluate(ctx, scorer, metricsInput(images, maps, classes, chunk, batch, cfg.Boxes), mc)
+				if err != nil {
+					if ctx.Err() != nil {
+						return res, fmt.Errorf("explain: %s: %w", meth.Name(), err)
+					}
+					res.Errors = append(res.Errors, fmt.Errorf("%s: %w", meth.Name(), err))
+				} else {
+					reports[k] = append(reports[k], rep.Images...)
+				}
+				progress(len(chunk))
 			}
 			h, wd, c := maps.Shape[1], maps.Shape[2], maps.Shape[3]
 			for j, p := range chunk {
@@ -457,14 +535,114 @@ func Run(ctx context.Context, m *tfmodel.Model, eng engine.Engine, paths []strin
 			}
 		}
 	}
-	if err := writeSummary(w, m, res, pairs, scores, probs, cfg); err != nil {
+	var mdNames []string
+	var mdReports []*metrics.Report
+	for k, meth := range methods {
+		if len(reports[k]) == 0 {
+			continue
+		}
+		rep := metrics.Summarize(reports[k])
+		if err := rep.Write(w, cfg.Step, meth.Name()); err != nil {
+			return res, fmt.Errorf("explain: %w", err)
+		}
+		if res.Metrics == nil {
+			res.Metrics = map[string]*metrics.Report{}
+		}
+		res.Metrics[meth.Name()] = rep
+		mdNames, mdReports = append(mdNames, meth.Name()), append(mdReports, rep)
+	}
+	if err := writeSummary(w, m, res, pairs, scores, probs, cfg, metricsTable(mdNames, mdReports, cfg)); err != nil {
 		return res, fmt.Errorf("explain: %w", err)
 	}
 	return res, nil
 }
 
+// splitFeaturemaps removes "featuremaps" from the method names and says
+// whether it was there.
+func splitFeaturemaps(names []string) ([]string, bool) {
+	var out []string
+	found := false
+	for _, n := range names {
+		if strings.TrimSpace(n) == "featuremaps" {
+			found = true
+			continue
+		}
+		out = append(out, n)
+	}
+	return out, found
+}
+
+// writeFeaturemaps draws the feature maps of cfg.FeatureLayers (default:
+// the target layer) for the batch and writes them to w.
+func writeFeaturemaps(ctx context.Context, m *tfmodel.Model, eng engine.Engine, input string, batch *imageio.Batch, names []string, layer string, w *tbwriter.Writer, cfg Config, res *Result) error {
+	fl := []string{layer}
+	if len(cfg.FeatureLayers) > 0 {
+		fl = fl[:0]
+		for _, spec := range cfg.FeatureLayers {
+			l, err := resolveLayer(ctx, m, eng, input, batch.Tensor, spec)
+			if err != nil {
+				return err
+			}
+			fl = append(fl, l)
+		}
+	}
+	fm, err := featuremaps.Compute(ctx, eng, input, fl, batch.Tensor, cfg.Featuremaps)
+	if err != nil {
+		return err
+	}
+	if err := fm.Write(w, cfg.Step, names); err != nil {
+		return err
+	}
+	for i := range batch.Paths {
+		for _, l := range fm.Layers {
+			mp := l.Images[i]
+			res.FeatureMaps = append(res.FeatureMaps, FeatureMap{Image: batch.Paths[i], Layer: l.Name, Channels: mp.Channels, Tags: featuremaps.Tags(l.Name, names[i], len(mp.Pages))})
+		}
+	}
+	return nil
+}
+
+// metricsInput is the metrics.Input of one chunk's maps, with the
+// chunk's boxes and original image sizes for the pointing game.
+func metricsInput(images, maps *tensor.Tensor, classes []int, chunk []pair, batch *imageio.Batch, boxes metrics.Boxes) *metrics.Input {
+	in := &metrics.Input{Images: images, Maps: maps, Classes: classes}
+	if len(boxes) == 0 {
+		return in
+	}
+	in.Regions = make([][]metrics.Region, len(chunk))
+	in.Sizes = make([]image.Point, len(chunk))
+	for j, p := range chunk {
+		in.Regions[j] = boxes.Regions(batch.Paths[p.row])
+		in.Sizes[j] = batch.Originals[p.row].Bounds().Size()
+	}
+	return in
+}
+
+// anyBoxes reports whether some image of paths has a box.
+func anyBoxes(boxes metrics.Boxes, paths []string) bool {
+	for _, p := range paths {
+		if len(boxes.For(p)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// metricsTable is the summary's metrics section ("" without metrics).
+func metricsTable(names []string, reports []*metrics.Report, cfg Config) string {
+	if len(reports) == 0 {
+		return ""
+	}
+	steps := cfg.MetricsConfig.Steps
+	if steps <= 0 {
+		steps = 100
+	}
+	return fmt.Sprintf("\n**metrics** (%d deletion/insertion steps, pointing-game tolerance %g px; Petsiuk et al. 2018, Chattopadhyay et al. 2018, Zhang et al. 2016)\n\n%s",
+		steps, cfg.MetricsConfig.Tolerance, metrics.Markdown(names, reports))
+}
+
 // writeSummary writes the probability scalars and the text summary.
-func writeSummary(w *tbwriter.Writer, m *tfmodel.Model, res *Result, pairs []pair, scores *tensor.Tensor, probs [][]float64, cfg Config) error {
+func writeSummary(w *tbwriter.Writer, m *tfmodel.Model, res *Result, pairs []pair, scores *tensor.Tensor, probs [][]float64, cfg Config, metricsMD string) error {
 	k := cfg.TopK
 	if k <= 0 {
 		k = 5
@@ -492,6 +670,7 @@ func writeSummary(w *tbwriter.Writer, m *tfmodel.Model, res *Result, pairs []pai
 		}
 		sb.WriteString("\n")
 	}
+	sb.WriteString(metricsMD)
 	for _, e := range res.Errors {
 		fmt.Fprintf(&sb, "\n- error: %s", e)
 	}
