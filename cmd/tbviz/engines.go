@@ -55,11 +55,23 @@ func engineFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "engine", Value: "native", Usage: "execution engine: " + strings.Join(engineNames(), ", ")},
 		&cli.StringFlag{Name: "device", Usage: "device for the engine, e.g. cpu or /GPU:0 (tensorflow engine)"},
+		&cli.StringFlag{Name: "signature", Usage: "signature `NAME` to load (default serving_default; Keras 3 exports also have serve)"},
 	}
 }
 
-// loadModel loads a model directory and builds the engine the --engine and
-// --device flags select; every command that runs a model starts here.
+// loadOptions returns the tfmodel.LoadOptions of the --signature flag
+// (nil when it is not set or the command has no such flag).
+func loadOptions(c *cli.Context) *tfmodel.LoadOptions {
+	if sig := c.String("signature"); sig != "" {
+		return &tfmodel.LoadOptions{Signature: sig}
+	}
+	return nil
+}
+
+// loadModel loads a model directory (with the --signature flag's
+// signature, when set) and builds the engine
+// the --engine and --device flags select; every command that runs a model
+// starts here.
 func loadModel(c *cli.Context, dir string) (*tfmodel.Model, engine.Engine, error) {
 	name := c.String("engine")
 	if name == "" {
@@ -69,8 +81,11 @@ func loadModel(c *cli.Context, dir string) (*tfmodel.Model, engine.Engine, error
 	if !ok {
 		return nil, nil, fmt.Errorf("--engine %q: not in this binary (have %s; the tensorflow engine needs a build with -tags tensorflow)", name, strings.Join(engineNames(), ", "))
 	}
-	m, err := tfmodel.Load(dir, nil)
+	m, err := tfmodel.Load(dir, loadOptions(c))
 	if err != nil {
+		if sig := c.String("signature"); sig != "" {
+			return nil, nil, fmt.Errorf("--signature %s: %w", sig, err)
+		}
 		return nil, nil, err
 	}
 	eng, err := spec.New(m, c.String("device"))

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -16,10 +19,11 @@ import (
 	"github.com/tbviz/tbviz/internal/progress"
 	"github.com/tbviz/tbviz/tbwriter"
 	"github.com/tbviz/tbviz/tfmodel"
-	"github.com/tbviz/tbviz/tfmodel/engine"
 	"github.com/tbviz/tbviz/vizhooks/cam"
 	"github.com/tbviz/tbviz/vizhooks/explain"
+	"github.com/tbviz/tbviz/vizhooks/featuremaps"
 	"github.com/tbviz/tbviz/vizhooks/imageio"
+	"github.com/tbviz/tbviz/vizhooks/metrics"
 )
 
 const explainDescription = `Loads a SavedModel or TF.js graph-model, predicts each image, and writes into the
@@ -28,7 +32,11 @@ TensorBoard logdir (the run directory --run inside it):
   <method>/<layer>/<image>         panel (input | heatmap | overlay) for an image with one target
   <method>/<layer>/<image>/top<r>  panel for the r-th most probable class, when the target is topK, K > 1
   prob/<image>[/top<r>]            the target's probability (scalar)
-  summary                          text: model, output, score tensor, layer, scale, top classes, errors
+  summary                          text: model, output, score tensor, layer, scale, top classes, metrics, errors
+  featuremaps/<layer>/<image>[/pN] channel grids, when --methods names featuremaps (--feature-layers, --channels)
+  activations/<layer>              activation histogram of each feature-map layer
+  metrics/<method>/<metric>        with --metrics: deletion_auc, insertion_auc, average_drop,
+                                   increase_in_confidence, pointing_game (with --boxes)
 
 <image> is the file name without extension (_2, _3, ... added when two files share a name);
 tags name ranks, not classes, so they keep their meaning across steps.
@@ -51,12 +59,19 @@ exit status is 1. Under --methods all, methods that do not apply to the model (C
 average pooling) are skipped with a note instead. The last line is the tensorboard command to run, with --samples_per_plugin
 images=N when an image tag of the run has more than 10 steps (TensorBoard shows 10 by default).
 
-Methods: ` + "%s" + ` (or all).
+Metrics (--metrics): deletion and insertion AUC (Petsiuk et al. 2018; --metric-steps steps, deletion to
+zeros, insertion from a blurred image), average drop and increase in confidence on the image multiplied
+by the map (Chattopadhyay et al. 2018), and the pointing game (Zhang et al. 2016) for images with boxes:
+--boxes FILE holds CSV rows image,x0,y0,x1,y1 in original-image pixels (image: path, base name or base
+name without extension; several rows per image allowed).
+
+Methods: ` + "%s" + ` (or all), and featuremaps (not part of all).
 
 Examples:
   tbviz explain --model ./saved_model --images cat.png,dog.jpg --logdir runs/viz --methods gradcam,layercam
   tbviz explain --model ./saved_model --images cat.png --labels labels.txt --class top3 --logdir runs/viz
-  tbviz explain --model ./saved_model --targets val.csv --logdir runs --run epoch --step 5 --scale run`
+  tbviz explain --model ./saved_model --targets val.csv --logdir runs --run epoch --step 5 --scale run
+  tbviz explain --model ./saved_model --images cat.png --methods gradcam,scorecam,featuremaps --metrics --boxes boxes.csv --logdir runs/viz`
 
 func init() {
 	commands = append(commands, &cli.Command{
@@ -75,7 +90,6 @@ func init() {
 			&cli.StringFlag{Name: "layer", Usage: "target layer: Keras name, unique suffix (conv2d_23), tensor name, #index; default: suggested"},
 			&cli.StringFlag{Name: "class", Value: "top1", Usage: "target: class index, label name, or topK (top1, top3: one map per top class, tags .../<image>/top<r>); a comma list gives one per image (3,7,top1)"},
 			&cli.StringFlag{Name: "labels", Usage: "label `FILE`, one class name per line"},
-			&cli.StringFlag{Name: "signature", Usage: "signature `NAME` to load (default serving_default)"},
 			&cli.StringFlag{Name: "output", Usage: "signature output `KEY` to explain (default: the only output, or the only float [batch, classes] one)"},
 			&cli.StringFlag{Name: "input-range", Value: "auto", Usage: "model input range: auto | 0,1 | 0,255 | -1,1 (auto: 0,255 when the graph rescales by 1/255 or 1/127.5 itself, else 0,1)"},
 			&cli.BoolFlag{Name: "softmax", Usage: "differentiate the softmax output instead of the logits before it"},
@@ -83,7 +97,13 @@ func init() {
 			&cli.StringFlag{Name: "colormap", Value: "jet", Usage: "jet, viridis, inferno, turbo, gray, magma, plasma"},
 			&cli.StringFlag{Name: "raw-out", Usage: "also write each map's raw values (before normalisation) as <image>_<method>_<layer>.npy into `DIR` (<image>_top<r>_... for topK)"},
 			&cli.StringFlag{Name: "png-out", Usage: "also write each panel as <image>_<method>_<layer>.png into `DIR`"},
-			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON: {logdir, run, step, layer, output, score, scales, tensorboard, images: [{image, target: {class, label, score, rank}, maps: [{method, layer, tag, raw}]}]}, one images entry per (image, target)"},
+			&cli.StringSliceFlag{Name: "feature-layers", Usage: "layers drawn by the featuremaps method (names as for --layer), comma separated; default: the target layer"},
+			&cli.StringFlag{Name: "channels", Value: "all", Usage: "featuremaps channels: all | first:N | top:N | a list such as 0,5,7-9"},
+			&cli.BoolFlag{Name: "metrics", Usage: "score every method's maps: deletion/insertion AUC, average drop, increase in confidence, pointing game (with --boxes)"},
+			&cli.IntFlag{Name: "metric-steps", Value: 50, Usage: "deletion/insertion steps (one forward pass per image and step, each)"},
+			&cli.StringFlag{Name: "boxes", Usage: "CSV `FILE` of image,x0,y0,x1,y1 object boxes in original-image pixels for the pointing game (implies --metrics)"},
+			&cli.Float64Flag{Name: "pointing-tolerance", Value: 15, Usage: "pointing-game tolerance in original-image pixels (15 as in Zhang et al.)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON: {logdir, run, step, layer, output, score, scales, tensorboard, images: [{image, target: {class, label, score, rank}, maps: [{method, layer, tag, raw}]}], featuremaps, metrics}, one images entry per (image, target)"},
 		}, engineFlags()...),
 		Action: func(c *cli.Context) error {
 			rng, err := parseRangeFlag(c.String("input-range"))
@@ -102,7 +122,13 @@ func init() {
 			}
 			cfg := explain.Config{Methods: splitList(c.StringSlice("methods")), Layer: c.String("layer"), Labels: labels, Range: rng,
 				Softmax: c.Bool("softmax"), Colormap: c.String("colormap"), Step: c.Int64("step"), Output: c.String("output"),
-				Scale: scale, RawOut: c.String("raw-out"), PNGOut: c.String("png-out")}
+				Scale: scale, RawOut: c.String("raw-out"), PNGOut: c.String("png-out"), FeatureLayers: splitList(c.StringSlice("feature-layers"))}
+			if cfg.Featuremaps.Channels, err = featuremaps.ParseChannels(c.String("channels")); err != nil {
+				return fmt.Errorf("--channels: %w", err)
+			}
+			if err := metricsFlags(c, &cfg); err != nil {
+				return err
+			}
 			images := splitList(c.StringSlice("images"))
 			switch f := c.String("targets"); {
 			case f != "" && len(images) > 0:
@@ -151,33 +177,30 @@ func init() {
 	})
 }
 
-// loadExplainModel is loadModel with the --signature flag.
-// TODO(coordinator): loadModel could take *tfmodel.LoadOptions.
-func loadExplainModel(c *cli.Context, dir string) (*tfmodel.Model, engine.Engine, error) {
-	sig := ""
-	if c.Command.Name == "explain" {
-		sig = c.String("signature")
+// metricsFlags sets cfg's metrics from --metrics, --metric-steps, --boxes
+// and --pointing-tolerance.
+func metricsFlags(c *cli.Context, cfg *explain.Config) error {
+	cfg.Metrics = c.Bool("metrics") || c.String("boxes") != ""
+	if !cfg.Metrics {
+		return nil
 	}
-	if sig == "" {
-		return loadModel(c, dir)
+	steps := c.Int("metric-steps")
+	if steps < 1 || steps > metrics.MaxSteps {
+		return fmt.Errorf("--metric-steps %d: want 1 to %d", steps, metrics.MaxSteps)
 	}
-	name := c.String("engine")
-	if name == "" {
-		name = "native"
+	tol := c.Float64("pointing-tolerance")
+	if tol < 0 || math.IsNaN(tol) || math.IsInf(tol, 0) {
+		return fmt.Errorf("--pointing-tolerance %g: want a distance in pixels, 0 or more", tol)
 	}
-	spec, ok := engines[name]
-	if !ok {
-		return nil, nil, fmt.Errorf("--engine %q: not in this binary (have %s; the tensorflow engine needs a build with -tags tensorflow)", name, strings.Join(engineNames(), ", "))
+	cfg.MetricsConfig = metrics.Config{Steps: steps, Tolerance: tol}
+	if f := c.String("boxes"); f != "" {
+		b, err := metrics.ReadBoxes(f)
+		if err != nil {
+			return fmt.Errorf("--boxes: %w", err)
+		}
+		cfg.Boxes = b
 	}
-	m, err := tfmodel.Load(dir, &tfmodel.LoadOptions{Signature: sig})
-	if err != nil {
-		return nil, nil, fmt.Errorf("--signature %s: %w", sig, err)
-	}
-	eng, err := spec.New(m, c.String("device"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %s engine: %w", dir, name, err)
-	}
-	return m, eng, nil
+	return nil
 }
 
 func runExplain(c *cli.Context, modelDir string, images []string, logdir, run string, cfg explain.Config, asJSON bool) error {
@@ -191,7 +214,7 @@ func runExplain(c *cli.Context, modelDir string, images []string, logdir, run st
 		}
 		dir = filepath.Join(logdir, local)
 	}
-	m, eng, err := loadExplainModel(c, modelDir)
+	m, eng, err := loadModel(c, modelDir)
 	if err != nil {
 		return err
 	}
@@ -241,12 +264,23 @@ func runExplain(c *cli.Context, modelDir string, images []string, logdir, run st
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(map[string]any{"logdir": logdir, "run": run, "step": cfg.Step, "layer": res.Layer, "output": res.Output, "score": res.Score,
-			"scales": res.Scales, "tensorboard": tb, "images": res.Images}); err != nil {
+			"scales": res.Scales, "tensorboard": tb, "images": res.Images, "featuremaps": res.FeatureMaps, "metrics": res.Metrics}); err != nil {
 			return err
 		}
 	} else {
 		for _, im := range res.Images {
 			fmt.Fprintf(c.App.Writer, "%s: %s (class %d, rank %d, p=%.3f), %d maps\n", im.Image, im.Target.Label, im.Target.Class, im.Target.Rank, im.Target.Score, len(im.Maps))
+		}
+		for _, f := range res.FeatureMaps {
+			fmt.Fprintf(c.App.Writer, "%s: feature maps of %s, %d channels, %d grid images\n", f.Image, f.Layer, len(f.Channels), len(f.Tags))
+		}
+		if len(res.Metrics) > 0 {
+			var names []string
+			var reps []*metrics.Report
+			for _, n := range slices.Sorted(maps.Keys(res.Metrics)) {
+				names, reps = append(names, n), append(reps, res.Metrics[n])
+			}
+			fmt.Fprintf(c.App.Writer, "\n%s\n", metrics.Markdown(names, reps))
 		}
 		fmt.Fprintf(c.App.Writer, "layer %s\nwrote %s\nview with: %s\n", res.Layer, w.Dir(), tb)
 	}

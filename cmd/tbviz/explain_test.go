@@ -260,3 +260,75 @@ func TestExplainSignature(t *testing.T) {
 		t.Errorf("unknown signature: %v (want the available ones listed)", err)
 	}
 }
+
+// TestExplainMetricsAndFeaturemaps runs explain with featuremaps, metrics
+// and a boxes file: the JSON lists the grids and per-method metrics, the
+// text output the metrics table, and bad metric flags are refused.
+func TestExplainMetricsAndFeaturemaps(t *testing.T) {
+	model, images, _ := smallExample(t)
+	dir := t.TempDir()
+	boxes := filepath.Join(dir, "boxes.csv")
+	if err := os.WriteFile(boxes, []byte("image,x0,y0,x1,y1\nchelsea,0,0,40,30\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logdir := filepath.Join(dir, "logs")
+	out, err := runCLI(t, "explain", "--model", model, "--images", strings.Join(images[:2], ","), "--logdir", logdir,
+		"--methods", "gradcam,featuremaps", "--channels", "top:3", "--boxes", boxes, "--metric-steps", "5", "--json")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	var r struct {
+		Featuremaps []struct {
+			Image, Layer string
+			Channels     []int
+			Tags         []string
+		} `json:"featuremaps"`
+		Metrics map[string]struct {
+			DeletionAUC    float64 `json:"deletion_auc"`
+			PointingHits   int     `json:"pointing_hits"`
+			PointingImages int     `json:"pointing_images"`
+			Images         []struct {
+				Deletion struct{ X []float64 } `json:"deletion"`
+			} `json:"images"`
+		} `json:"metrics"`
+	}
+	start, end := strings.Index(out, "{"), strings.LastIndex(out, "}")
+	if start < 0 || end < start {
+		t.Fatalf("no JSON in %s", out)
+	}
+	if err := json.Unmarshal([]byte(out[start:end+1]), &r); err != nil {
+		t.Fatal(err, out)
+	}
+	if len(r.Featuremaps) != 2 || len(r.Featuremaps[0].Channels) != 3 || r.Featuremaps[0].Tags[0] != "featuremaps/sequential/conv2d_2/Relu/chelsea" {
+		t.Errorf("featuremaps %+v", r.Featuremaps)
+	}
+	g, ok := r.Metrics["gradcam"]
+	if !ok || len(r.Metrics) != 1 || g.PointingHits != 1 || g.PointingImages != 1 || len(g.Images) != 2 || len(g.Images[0].Deletion.X) != 6 {
+		t.Errorf("metrics %+v", r.Metrics)
+	}
+	ld, err := tbwriter.ReadLogdir(logdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := ld.Runs[0].Series("metrics/gradcam/pointing_game"); len(s) != 1 || s[0].Scalar != 1 {
+		t.Errorf("pointing_game scalar %+v", s)
+	}
+	out, err = runCLI(t, "explain", "--model", model, "--images", images[0], "--logdir", logdir, "--step", "1", "--metrics", "--metric-steps", "4")
+	if err != nil || !strings.Contains(out, "| gradcam |") || strings.Contains(out, "pointing_game") {
+		t.Errorf("text output: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--metrics", "--metric-steps", "0"}, "--metric-steps 0"},
+		{[]string{"--metrics", "--pointing-tolerance", "-1"}, "--pointing-tolerance"},
+		{[]string{"--boxes", filepath.Join(dir, "none.csv")}, "--boxes"},
+		{[]string{"--methods", "featuremaps", "--channels", "top:x"}, "--channels"},
+	} {
+		args := append([]string{"explain", "--model", model, "--images", images[0], "--logdir", filepath.Join(dir, "err")}, tc.args...)
+		if out, err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %q\n%s", tc.args, err, tc.want, out)
+		}
+	}
+}

@@ -130,7 +130,7 @@ func runWatch(c *cli.Context) error {
 	p := &watchProcessor{c: c, images: images, cfg: explain.Config{Methods: splitList(c.StringSlice("methods")), Layer: c.String("layer"),
 		Labels: labels, Range: rng, Softmax: c.Bool("softmax"), Colormap: c.String("colormap"), Scale: scale, Targets: targets}}
 	if g := c.String("graph"); g != "" {
-		if p.graph, err = tfmodel.Load(g, nil); err != nil {
+		if p.graph, err = tfmodel.Load(g, loadOptions(c)); err != nil {
 			return fmt.Errorf("--graph: %w", err)
 		}
 	}
@@ -210,7 +210,7 @@ func (p *watchProcessor) Process(ctx context.Context, it watch.Item, w *tbwriter
 	var err error
 	switch it.Kind {
 	case watch.SavedModel:
-		m, err = tfmodel.Load(it.Path, nil)
+		m, err = tfmodel.Load(it.Path, loadOptions(p.c))
 	case watch.Checkpoint:
 		if p.graph == nil {
 			return watch.Permanent(fmt.Errorf("%s: a checkpoint carries no graph; give --graph SAVEDMODEL", it.Path))
