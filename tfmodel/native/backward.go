@@ -58,6 +58,11 @@ func (e *Engine) Gradients(ctx context.Context, req engine.GradRequest) (*engine
 		return nil, err
 	}
 	r := e.newRun(p)
+	if e.observe == nil {
+		// Values the backward pass reads are kept (see keep); the
+		// buffers of the others are recycled when they die.
+		r.bufs = &runBuffers{pool: &e.bufs}
+	}
 	b := e.newBackward(r, targets, wrt)
 	if err := r.forward(ctx, b.keep, req.Relu); err != nil {
 		return nil, err
@@ -225,6 +230,10 @@ func (b *backwardState) keep(n *graph.Node, in, out []*tensor.Tensor) {
 		}
 	}
 	b.savedIn[n.ID], b.savedOut[n.ID] = si, so
+	if b.r.bufs != nil {
+		b.r.bufs.keep(si...)
+		b.r.bufs.keep(so...)
+	}
 }
 
 // seed validates the seeds returned by req.Seed and installs them as the

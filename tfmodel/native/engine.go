@@ -40,6 +40,8 @@ type Engine struct {
 	nslots int
 	sem    chan struct{}
 	closed atomic.Bool
+	// bufs recycles the float32 buffers of dead values (forward-only runs).
+	bufs bufPool
 
 	// Test hooks, set only by this package's tests before any call.
 	// observe sees every executed node with its inputs and outputs;
@@ -161,10 +163,11 @@ func (e *Engine) Name() string { return "native" }
 // Graph returns the graph the Engine executes.
 func (e *Engine) Graph() *graph.Graph { return e.g }
 
-// Close marks the Engine closed; later calls fail. It holds no other
-// resources.
+// Close marks the Engine closed; later calls fail. It also drops the
+// buffers kept for reuse between runs (at most 1 GiB).
 func (e *Engine) Close() error {
 	e.closed.Store(true)
+	e.bufs.drain()
 	return nil
 }
 
@@ -211,6 +214,11 @@ func (e *Engine) Run(ctx context.Context, feeds map[string]*tensor.Tensor, fetch
 		return nil, err
 	}
 	r := e.newRun(p)
+	if e.observe == nil {
+		// Nothing outside the run keeps intermediate values, so their
+		// buffers can be recycled as soon as they die.
+		r.bufs = &runBuffers{pool: &e.bufs}
+	}
 	if err := r.forward(ctx, nil, engine.ReluNormal); err != nil {
 		return nil, err
 	}

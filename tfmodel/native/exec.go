@@ -106,6 +106,10 @@ type run struct {
 	// the backward pass's checks and zero gradients.
 	dtypes []tensor.DType
 	shapes [][]int
+	// bufs, when set, lends kernels output buffers and takes back those of
+	// dead values; only forward-only runs set it (a gradient pass keeps
+	// values beyond their last forward read).
+	bufs *runBuffers
 }
 
 func (e *Engine) newRun(p *plan) *run {
@@ -160,7 +164,11 @@ func (r *run) forward(ctx context.Context, after afterFunc, relu engine.ReluMode
 			borrowed = true
 		} else {
 			var err error
-			out, err = e.defs[n.ID].Forward(&kernel.Context{Node: n, Relu: relu}, in)
+			kc := &kernel.Context{Node: n, Relu: relu}
+			if r.bufs != nil {
+				kc.Buffers = r.bufs
+			}
+			out, err = e.defs[n.ID].Forward(kc, in)
 			if err != nil {
 				if !strings.Contains(err.Error(), n.Name) {
 					err = fmt.Errorf("%s: %w", n, err)
@@ -208,10 +216,30 @@ func (r *run) maybeDrop(s int, ep graph.Endpoint) {
 	if r.left[s] > 0 || r.p.pinned[s] || r.vals[s] == nil {
 		return
 	}
+	t := r.vals[s]
 	r.vals[s] = nil
+	if r.bufs != nil && !r.borrowed[s] && r.bufs.lends(t) && !r.sharesLive(t) {
+		r.bufs.reclaim(t)
+	}
 	if r.e.release != nil {
 		r.e.release(ep)
 	}
+}
+
+// sharesLive reports whether a live or kept value shares memory with t
+// (kernels may return their inputs, or views of them, as outputs).
+func (r *run) sharesLive(t *tensor.Tensor) bool {
+	for _, v := range r.vals {
+		if v != nil && overlaps(t, v) {
+			return true
+		}
+	}
+	for _, v := range r.bufs.kept {
+		if overlaps(t, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // aliasesBorrowed reports whether t shares memory with a borrowed input of

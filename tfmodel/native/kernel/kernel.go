@@ -30,6 +30,26 @@ type Context struct {
 	Node *graph.Node
 	// Relu is the rectifier rule of the current backward pass.
 	Relu engine.ReluMode
+	// Buffers, when non-nil, lends recycled float32 buffers for outputs
+	// (see Float32Output). The engine sets it on forward-only passes.
+	Buffers BufferPool
+}
+
+// BufferPool lends float32 buffers for kernel outputs.
+type BufferPool interface {
+	// Float32 returns a buffer of length n whose contents are arbitrary
+	// (not zeroed). The engine takes it back when the value dies.
+	Float32(n int) []float32
+}
+
+// Float32Output returns a float32 tensor of the given shape for an output
+// the kernel overwrites entirely: its data comes from c.Buffers when set,
+// so it may hold garbage, and from a fresh zeroed allocation otherwise.
+func (c *Context) Float32Output(shape ...int) *tensor.Tensor {
+	if c == nil || c.Buffers == nil {
+		return tensor.New(tensor.Float32, shape...)
+	}
+	return tensor.FromFloat32(c.Buffers.Float32(tensor.NumElements(shape)), shape...)
 }
 
 // ForwardFunc computes a node's outputs from its inputs.
