@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/tbviz/tbviz/tbwriter"
 	"github.com/tbviz/tbviz/tfmodel"
 	"github.com/tbviz/tbviz/tfmodel/engine"
 	"github.com/tbviz/tbviz/tfmodel/native"
@@ -93,4 +95,20 @@ func loadModel(c *cli.Context, dir string) (*tfmodel.Model, engine.Engine, error
 		return nil, nil, fmt.Errorf("%s: %s engine: %w", dir, name, err)
 	}
 	return m, eng, nil
+}
+
+// runWriter opens an event writer in the run directory --run inside
+// logdir (logdir itself when run is empty). Only that directory gets an
+// event file: a writer on the logdir root would leave an empty one there,
+// which TensorBoard lists as a run of its own.
+func runWriter(logdir, run string) (*tbwriter.Writer, error) {
+	dir := logdir
+	if run != "" {
+		local := filepath.FromSlash(run)
+		if !filepath.IsLocal(local) {
+			return nil, fmt.Errorf("--run %q: must be a relative path inside the logdir", run)
+		}
+		dir = filepath.Join(logdir, local)
+	}
+	return tbwriter.NewWriter(dir, nil)
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/tbviz/tbviz/examples/cifar10"
 	"github.com/tbviz/tbviz/internal/progress"
-	"github.com/tbviz/tbviz/tbwriter"
 	"github.com/tbviz/tbviz/tfmodel"
 	"github.com/tbviz/tbviz/vizhooks/cam"
 	"github.com/tbviz/tbviz/vizhooks/explain"
@@ -220,10 +219,7 @@ func runExplain(c *cli.Context, modelDir string, images []string, logdir, run st
 	}
 	defer eng.Close()
 	cfg.Range = inputRange(c, m, cfg.Range)
-	// Only the run directory gets an event file: a writer on the logdir
-	// root would leave an empty one there, which TensorBoard shows as a
-	// run of its own.
-	w, err := tbwriter.NewWriter(dir, nil)
+	w, err := runWriter(logdir, run)
 	if err != nil {
 		return err
 	}

@@ -136,6 +136,7 @@ func TestExplainSamplesHint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err, out)
 	}
+	noRootEvents(t, logdir)
 	if !strings.Contains(out, "view with: tensorboard --logdir "+logdir+"\n") {
 		t.Errorf("fresh run:\n%s", out)
 	}

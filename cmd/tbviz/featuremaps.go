@@ -13,7 +13,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/tbviz/tbviz/tbwriter"
 	"github.com/tbviz/tbviz/tfmodel"
 	"github.com/tbviz/tbviz/tfmodel/engine"
 	"github.com/tbviz/tbviz/tfmodel/layers"
@@ -127,19 +126,12 @@ func runFeaturemaps(c *cli.Context) error {
 	}
 
 	logdir, run, step := c.String("logdir"), c.String("run"), c.Int64("step")
-	root, err := tbwriter.NewWriter(logdir, nil)
+	w, err := runWriter(logdir, run)
 	if err != nil {
 		return err
 	}
-	w := root
-	if run != "" {
-		if w, err = root.Run(run); err != nil {
-			root.Close()
-			return err
-		}
-	}
 	writeErr := res.Write(w, step, imgNames)
-	if err := root.Close(); err != nil && writeErr == nil {
+	if err := w.Close(); err != nil && writeErr == nil {
 		writeErr = err
 	}
 	if writeErr != nil {

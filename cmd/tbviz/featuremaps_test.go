@@ -27,6 +27,7 @@ func TestFeaturemapsOnExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err, out)
 	}
+	noRootEvents(t, logdir)
 	var res struct {
 		Layers []featuremapsLayerJSON `json:"layers"`
 	}

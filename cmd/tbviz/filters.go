@@ -15,7 +15,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tbviz/tbviz/internal/progress"
-	"github.com/tbviz/tbviz/tbwriter"
 	"github.com/tbviz/tbviz/tfmodel/layers"
 	"github.com/tbviz/tbviz/vizhooks/filters"
 )
@@ -192,20 +191,13 @@ func runFilters(c *cli.Context) error {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
 	logdir, run := c.String("logdir"), c.String("run")
-	root, err := tbwriter.NewWriter(logdir, nil)
+	w, err := runWriter(logdir, run)
 	if err != nil {
 		return err
 	}
-	w := root
-	if run != "" {
-		if w, err = root.Run(run); err != nil {
-			root.Close()
-			return err
-		}
-	}
 	step := c.Int64("step")
 	werr := filters.WriteSummaries(w, res, filters.SummaryOptions{Step: step, Name: name})
-	if err := root.Close(); err != nil && werr == nil {
+	if err := w.Close(); err != nil && werr == nil {
 		werr = err
 	}
 	if werr != nil {

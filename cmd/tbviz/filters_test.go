@@ -25,6 +25,7 @@ func TestFiltersCommandOnExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err, out)
 	}
+	noRootEvents(t, logdir)
 	var res filtersJSON
 	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):strings.LastIndex(out, "}")+1]), &res); err != nil {
 		t.Fatalf("--json: %v\n%s", err, out)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,5 +71,20 @@ func TestInspectPredictExplainOnExample(t *testing.T) {
 	}
 	if _, err := runCLI(t, "inspect", filepath.Join(dir, "nope")); err == nil {
 		t.Error("inspect of a missing dir succeeded")
+	}
+}
+
+// noRootEvents fails when a command given --run left an event file in the
+// logdir root (TensorBoard would list it as an empty run).
+func noRootEvents(t *testing.T, logdir string) {
+	t.Helper()
+	ents, err := os.ReadDir(logdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if !e.IsDir() && strings.Contains(e.Name(), "tfevents") {
+			t.Errorf("event file %s in the logdir root; only the run directory should have one", e.Name())
+		}
 	}
 }
