@@ -2,9 +2,10 @@ package gemm
 
 import (
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/tbviz/tbviz/tfmodel/native/parallel"
 )
 
 // A packed, cache-blocked float32 GEMM around a 6×16 register-blocked
@@ -26,6 +27,10 @@ const (
 // sgemmParallelMin is the number of multiply-adds below which one
 // goroutine does the whole product.
 const sgemmParallelMin = 1 << 16
+
+// packBParallelMin is the size of a slice of B (kc × nc elements) from
+// which its packing is shared among the workers.
+const packBParallelMin = 1 << 14
 
 // packB packs rows [p0, p0+kb) and columns [j0, j0+nb) of op(B) into
 // 16-column panels, zero-padded to a multiple of 16 columns.
@@ -132,12 +137,21 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 			acc := p0 > 0 || beta != 0
 			last := p0+kb >= k
 			bp := bbuf[:kb*((nb+nr-1)/nr*nr)]
-			packB(transB, b, ldb, p0, kb, j0, nb, bp)
+			mblocks := (m + mc - 1) / mc
+			npanels := (nb + nr - 1) / nr
+			if workers > 1 && kb*nb >= packBParallelMin {
+				// Few rows of A (a late batch-1 1×1 convolution): packing B
+				// costs about as much as the product; share it.
+				parallel.For(npanels, 1, func(q0, q1 int) {
+					c0 := q0 * nr
+					packB(transB, b, ldb, p0, kb, j0+c0, min(q1*nr, nb)-c0, bp[c0*kb:])
+				})
+			} else {
+				packB(transB, b, ldb, p0, kb, j0, nb, bp)
+			}
 			// Tasks: mc-row blocks of A times groups of B panels. Split
 			// the columns too when there are fewer row blocks than
 			// workers.
-			mblocks := (m + mc - 1) / mc
-			npanels := (nb + nr - 1) / nr
 			nsplit := 1
 			if workers > 1 && mblocks < 2*workers {
 				nsplit = min(npanels, (2*workers+mblocks-1)/mblocks)
@@ -182,21 +196,7 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 					}
 				}
 			}
-			w := min(workers, tasks)
-			if w <= 1 {
-				work()
-				continue
-			}
-			var wg sync.WaitGroup
-			for range w - 1 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					work()
-				}()
-			}
-			work()
-			wg.Wait()
+			parallel.Do(min(workers, tasks), work)
 		}
 	}
 }

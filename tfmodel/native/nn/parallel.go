@@ -1,9 +1,7 @@
 package nn
 
 import (
-	"runtime"
-	"sync"
-
+	"github.com/tbviz/tbviz/tfmodel/native/parallel"
 	"github.com/tbviz/tbviz/tfmodel/tensor"
 )
 
@@ -11,30 +9,7 @@ import (
 // worker (up to GOMAXPROCS), giving each worker at least minPerWorker
 // items; small loops run inline on the calling goroutine.
 func nnParallelFor(n, minPerWorker int, fn func(lo, hi int)) {
-	if n <= 0 {
-		return
-	}
-	w := runtime.GOMAXPROCS(0)
-	if minPerWorker < 1 {
-		minPerWorker = 1
-	}
-	w = min(w, n/minPerWorker)
-	if w <= 1 {
-		fn(0, n)
-		return
-	}
-	chunk := (n + w - 1) / w
-	var wg sync.WaitGroup
-	for lo := chunk; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(lo, hi)
-		}()
-	}
-	fn(0, min(chunk, n))
-	wg.Wait()
+	parallel.For(n, minPerWorker, fn)
 }
 
 // Scratch buffers for the hot paths (im2col columns and their gradients).
