@@ -2,8 +2,8 @@
 """Builds bench/run.sh's markdown table from its raw outputs.
 
 usage: table.py torch1.jsonl [torch2.jsonl ...] --go pure.txt --go openblas.txt
-PyTorch: best (lowest) median ms/image over the settings run; Go: median of
-the benchmark's ms/image over its -count repeats (benchstat reads the same
+PyTorch: best (lowest) median ms/image over the settings and rounds run; Go: median of
+the benchmark's ms/image over all rounds' -count repeats (benchstat reads the same
 files)."""
 import json, re, statistics, sys
 
