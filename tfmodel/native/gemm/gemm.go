@@ -18,7 +18,9 @@ import (
 
 // Backend returns the name of the float32 GEMM in use: "go-avx2" (pure
 // Go with the assembly micro-kernel, the default on amd64 with AVX2 and
-// FMA), "gonum" (pure Go elsewhere) or "openblas" (build tag openblas).
+// FMA), "gonum" (pure Go elsewhere) or "openblas" (build tag openblas;
+// products with k ≤ 64 still run on the micro-kernel where it exists, see
+// openblasKernelMaxK).
 func Backend() string {
 	if useKernel {
 		return "go-avx2"
@@ -28,6 +30,19 @@ func Backend() string {
 
 // useKernel routes float32 products to sgemm.
 var useKernel = haveKernel && blasBackend == "gonum"
+
+// openblasKernelMaxK is the deepest product that the openblas build still
+// gives to sgemm: on MobileNetV2's shapes (BenchmarkSgemm -tags openblas)
+// the micro-kernel wins up to k = 64 (expand convolutions) and OpenBLAS
+// from k = 160 (project convolutions); routing so cut the forward pass by
+// 7–12 % (BenchmarkForward, benchstat).
+const openblasKernelMaxK = 64
+
+// kernelFor reports whether a float32 product of inner dimension k runs on
+// sgemm.
+func kernelFor(k int) bool {
+	return useKernel || (haveKernel && blasBackend == "openblas" && k <= openblasKernelMaxK)
+}
 
 func blasTrans(t bool) blas.Transpose {
 	if t {
@@ -47,11 +62,11 @@ func Gemm[T tensor.Float](transA, transB bool, m, n, k int, alpha T, a []T, lda 
 	}
 	switch cc := any(c).(type) {
 	case []float32:
-		if useKernel {
+		if kernelFor(k) {
 			sgemm(transA, transB, m, n, k, float32(alpha), any(a).([]float32), lda, any(b).([]float32), ldb, float32(beta), cc, ldc, nil)
 			return
 		}
-		blas32Impl.Sgemm(blasTrans(transA), blasTrans(transB), m, n, k, float32(alpha), any(a).([]float32), lda, any(b).([]float32), ldb, float32(beta), cc, ldc)
+		blasSgemm(blasTrans(transA), blasTrans(transB), m, n, k, float32(alpha), any(a).([]float32), lda, any(b).([]float32), ldb, float32(beta), cc, ldc)
 	case []float64:
 		blas64Impl.Dgemm(blasTrans(transA), blasTrans(transB), m, n, k, float64(alpha), any(a).([]float64), lda, any(b).([]float64), ldb, float64(beta), cc, ldc)
 	}
@@ -81,7 +96,7 @@ func GemmEpilogue[T tensor.Float](transA, transB bool, m, n, k int, alpha T, a [
 	if m == 0 || n == 0 {
 		return
 	}
-	if cc, ok := any(c).([]float32); ok && useKernel && k > 0 {
+	if cc, ok := any(c).([]float32); ok && k > 0 && kernelFor(k) {
 		sgemm(transA, transB, m, n, k, float32(alpha), any(a).([]float32), lda, any(b).([]float32), ldb, float32(beta), cc, ldc, epi)
 		return
 	}

@@ -54,8 +54,27 @@ func randSlice(r *rand.Rand, n int) []float32 {
 // transposition, padded leading dimensions, and alpha/beta, against a
 // float64 triple loop. With beta = 0, C starts as NaN: it must not be read.
 func TestSgemmAgainstNaive(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
 	sizes := [][3]int{{1, 1, 1}, {6, 16, 1}, {7, 17, 3}, {5, 15, 300}, {97, 33, 257}, {200, 40, 20}, {13, 1030, 9}, {1, 1000, 70}, {300, 5, 600}}
+	checkAgainstNaive(t, sizes, func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+	})
+}
+
+// TestGemmAgainstNaive checks the public dispatch: with -tags openblas,
+// deep products go to OpenBLAS in blocks of rows (150×40×100) or columns
+// (20×300×100) shared among workers, shallow ones to the micro-kernel.
+func TestGemmAgainstNaive(t *testing.T) {
+	sizes := [][3]int{{150, 40, 100}, {20, 300, 100}, {97, 33, 257}, {64, 64, 64}, {1, 1000, 70}, {300, 5, 600}}
+	checkAgainstNaive(t, sizes, func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		Gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	})
+}
+
+// checkAgainstNaive runs gemm on every size, transposition and (alpha,
+// beta) with padded leading dimensions and compares it with naiveGemm.
+func checkAgainstNaive(t *testing.T, sizes [][3]int, gemm func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(1, 2))
 	for _, sz := range sizes {
 		m, n, k := sz[0], sz[1], sz[2]
 		for _, ta := range []bool{false, true} {
@@ -80,7 +99,7 @@ func TestSgemmAgainstNaive(t *testing.T) {
 						}
 					}
 					want := naiveGemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-					sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+					gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 					for i := range m {
 						for j := range n {
 							got, w := float64(c[i*ldc+j]), want[i*n+j]
@@ -161,7 +180,7 @@ func TestGemmDispatch(t *testing.T) {
 // the shapes of MobileNetV2's 1x1 convolutions at 224x224 (rows = pixels,
 // k = input channels, n = output channels) and a square product.
 func BenchmarkSgemm(b *testing.B) {
-	shapes := [][3]int{{12544, 96, 16}, {3136, 144, 24}, {784, 192, 32}, {196, 384, 64}, {49, 960, 160}, {49, 1280, 320}, {512, 512, 512}}
+	shapes := [][3]int{{12544, 96, 16}, {3136, 144, 24}, {784, 192, 32}, {196, 384, 64}, {49, 960, 160}, {196, 64, 384}, {196, 96, 576}, {49, 160, 960}, {49, 320, 960}, {49, 1280, 320}, {512, 512, 512}}
 	r := rand.New(rand.NewPCG(5, 6))
 	for _, s := range shapes {
 		m, n, k := s[0], s[1], s[2]
