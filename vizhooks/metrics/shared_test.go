@@ -15,11 +15,18 @@ import (
 	"github.com/tbviz/tbviz/vizhooks/metrics"
 )
 
-// TestRealModelPerfectBeatsRandom scores maps on the shared Fashion-MNIST
-// model with real test images: the garment itself (pixel intensity, an
-// oracle map of where the object is) must beat a random map on deletion
-// and insertion.
-func TestRealModelPerfectBeatsRandom(t *testing.T) {
+// fashion is the shared Fashion-MNIST model on the native engine with the
+// first n real test images (0..1) and their labels.
+type fashion struct {
+	m          *tfmodel.Model
+	eng        *native.Engine
+	in, logits string
+	x          *tensor.Tensor
+	classes    []int
+}
+
+func loadFashion(t *testing.T, n int) fashion {
+	t.Helper()
 	dir := testenv.SharedModel(t, "fashion-mnist-functional-bn-tf25")
 	raw, labels, err := datasets.FashionMNIST(testenv.FashionMNIST(t), "test")
 	if err != nil {
@@ -33,21 +40,29 @@ func TestRealModelPerfectBeatsRandom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Close()
-	const n = 4
-	x := tensor.New(tensor.Float32, n, 28, 28, 1)
-	classes := make([]int, n)
-	for i := range x.F32 {
-		x.F32[i] = float32(raw[i]) / 255
+	t.Cleanup(func() { eng.Close() })
+	f := fashion{m: m, eng: eng, x: tensor.New(tensor.Float32, n, 28, 28, 1), classes: make([]int, n)}
+	for i := range f.x.F32 {
+		f.x.F32[i] = float32(raw[i]) / 255
 	}
-	for i := range classes {
-		classes[i] = int(labels[i])
+	for i := range f.classes {
+		f.classes[i] = int(labels[i])
 	}
-	in := m.Signature.Inputs[0].Tensor
-	logits, err := layers.ScoreTensor(m.Graph, m.Signature.Outputs[0].Tensor, true)
-	if err != nil {
+	f.in = m.Signature.Inputs[0].Tensor
+	if f.logits, err = layers.ScoreTensor(m.Graph, m.Signature.Outputs[0].Tensor, true); err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// TestRealModelPerfectBeatsRandom scores maps on the shared Fashion-MNIST
+// model with real test images: the garment itself (pixel intensity, an
+// oracle map of where the object is) must beat a random map on deletion
+// and insertion.
+func TestRealModelPerfectBeatsRandom(t *testing.T) {
+	const n = 4
+	f := loadFashion(t, n)
+	eng, in, logits, x, classes := f.eng, f.in, f.logits, f.x, f.classes
 	score := metrics.NewScorer(eng, in, logits, true)
 	ctx := context.Background()
 
@@ -76,35 +91,10 @@ func TestRealModelPerfectBeatsRandom(t *testing.T) {
 // that finds the evidence must delete the class faster (lower deletion
 // AUC) and restore it faster (higher insertion AUC) than chance.
 func TestRealModelGradCAMBeatsRandom(t *testing.T) {
-	dir := testenv.SharedModel(t, "fashion-mnist-functional-bn-tf25")
-	raw, labels, err := datasets.FashionMNIST(testenv.FashionMNIST(t), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := tfmodel.Load(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := native.New(m.Graph, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
 	const n = 32
-	x := tensor.New(tensor.Float32, n, 28, 28, 1)
-	classes := make([]int, n)
-	for i := range x.F32 {
-		x.F32[i] = float32(raw[i]) / 255
-	}
-	for i := range classes {
-		classes[i] = int(labels[i])
-	}
+	f := loadFashion(t, n)
+	m, eng, in, logits, x, classes := f.m, f.eng, f.in, f.logits, f.x, f.classes
 	ctx := context.Background()
-	in := m.Signature.Inputs[0].Tensor
-	logits, err := layers.ScoreTensor(m.Graph, m.Signature.Outputs[0].Tensor, true)
-	if err != nil {
-		t.Fatal(err)
-	}
 	spatial, err := layers.Spatial(ctx, eng, m.Graph, in, tensor.FromFloat32(x.F32[:28*28], 1, 28, 28, 1))
 	if err != nil {
 		t.Fatal(err)
