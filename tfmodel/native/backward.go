@@ -58,11 +58,6 @@ func (e *Engine) Gradients(ctx context.Context, req engine.GradRequest) (*engine
 		return nil, err
 	}
 	r := e.newRun(p)
-	if e.observe == nil {
-		// Values the backward pass reads are kept (see keep); the
-		// buffers of the others are recycled when they die.
-		r.bufs = &runBuffers{pool: &e.bufs}
-	}
 	b := e.newBackward(r, targets, wrt)
 	if err := r.forward(ctx, b.keep, req.Relu); err != nil {
 		return nil, err

@@ -93,19 +93,11 @@ func (b *runBuffers) Float32(n int) []float32 {
 	return buf
 }
 
-// reclaim returns t's buffer to the pool when this pass lent it and t is
-// all of it. The caller has checked that no live value shares it.
+// reclaim returns t's buffer, which lends(t) reported, to the pool. The
+// caller has checked that no live or kept value shares it.
 func (b *runBuffers) reclaim(t *tensor.Tensor) {
-	if t.DType != tensor.Float32 || len(t.F32) == 0 {
-		return
-	}
-	p := unsafe.SliceData(t.F32)
-	n, ok := b.lent[p]
-	if !ok || n != len(t.F32) {
-		return
-	}
-	delete(b.lent, p)
-	b.pool.put(t.F32[:n:n])
+	delete(b.lent, unsafe.SliceData(t.F32))
+	b.pool.put(t.F32[:len(t.F32):len(t.F32)])
 }
 
 // lends reports whether t's data is a buffer this pass lent.

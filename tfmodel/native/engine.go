@@ -214,11 +214,6 @@ func (e *Engine) Run(ctx context.Context, feeds map[string]*tensor.Tensor, fetch
 		return nil, err
 	}
 	r := e.newRun(p)
-	if e.observe == nil {
-		// Nothing outside the run keeps intermediate values, so their
-		// buffers can be recycled as soon as they die.
-		r.bufs = &runBuffers{pool: &e.bufs}
-	}
 	if err := r.forward(ctx, nil, engine.ReluNormal); err != nil {
 		return nil, err
 	}

@@ -107,8 +107,7 @@ type run struct {
 	dtypes []tensor.DType
 	shapes [][]int
 	// bufs, when set, lends kernels output buffers and takes back those of
-	// dead values; only forward-only runs set it (a gradient pass keeps
-	// values beyond their last forward read).
+	// dead values that nothing live or kept shares.
 	bufs *runBuffers
 }
 
@@ -128,6 +127,12 @@ func (e *Engine) newRun(p *plan) *run {
 		r.borrowed[s] = true
 		r.dtypes[s] = t.DType
 		r.shapes[s] = t.Shape
+	}
+	if e.observe == nil {
+		// Only a test hook sees values outside the run; otherwise a dead
+		// value's buffer is recycled (a gradient pass keeps what its
+		// backward pass reads: see backwardState.keep).
+		r.bufs = &runBuffers{pool: &e.bufs}
 	}
 	return r
 }

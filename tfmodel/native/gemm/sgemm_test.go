@@ -62,9 +62,10 @@ func TestSgemmAgainstNaive(t *testing.T) {
 
 // TestGemmAgainstNaive checks the public dispatch: with -tags openblas,
 // deep products go to OpenBLAS in blocks of rows (150×40×100) or columns
-// (20×300×100) shared among workers, shallow ones to the micro-kernel.
+// (20×300×100) shared among workers, shallow ones to the micro-kernel;
+// an empty product (k = 0, beta = 0) overwrites C without reading it.
 func TestGemmAgainstNaive(t *testing.T) {
-	sizes := [][3]int{{150, 40, 100}, {20, 300, 100}, {97, 33, 257}, {64, 64, 64}, {1, 1000, 70}, {300, 5, 600}}
+	sizes := [][3]int{{4, 9, 0}, {150, 40, 100}, {20, 300, 100}, {97, 33, 257}, {64, 64, 64}, {1, 1000, 70}, {300, 5, 600}}
 	checkAgainstNaive(t, sizes, func(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 		Gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	})

@@ -31,7 +31,7 @@ type Context struct {
 	// Relu is the rectifier rule of the current backward pass.
 	Relu engine.ReluMode
 	// Buffers, when non-nil, lends recycled float32 buffers for outputs
-	// (see Float32Output). The engine sets it on forward-only passes.
+	// (see Output). The engine sets it unless a test hook observes values.
 	Buffers BufferPool
 }
 
@@ -42,12 +42,12 @@ type BufferPool interface {
 	Float32(n int) []float32
 }
 
-// Float32Output returns a float32 tensor of the given shape for an output
-// the kernel overwrites entirely: its data comes from c.Buffers when set,
-// so it may hold garbage, and from a fresh zeroed allocation otherwise.
-func (c *Context) Float32Output(shape ...int) *tensor.Tensor {
-	if c == nil || c.Buffers == nil {
-		return tensor.New(tensor.Float32, shape...)
+// Output returns a tensor of the given type and shape for an output the
+// kernel overwrites entirely: float32 data comes from c.Buffers when set,
+// so it may hold garbage; anything else is a fresh zeroed allocation.
+func (c *Context) Output(dt tensor.DType, shape ...int) *tensor.Tensor {
+	if c == nil || c.Buffers == nil || dt != tensor.Float32 {
+		return tensor.New(dt, shape...)
 	}
 	return tensor.FromFloat32(c.Buffers.Float32(tensor.NumElements(shape)), shape...)
 }

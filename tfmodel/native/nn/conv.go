@@ -121,14 +121,6 @@ func conv2DCompute[T tensor.Float](g *convGeom, x, f, out []T, epi *epilogue[T])
 	rows := g.n * g.oh * g.ow
 	k := g.kh * g.kw * g.c
 	oc := g.outCh
-	if k == 0 {
-		// An empty product; out may hold recycled data (kernel.Context.Buffers).
-		clear(out)
-		if epi != nil {
-			epi.applyRect(out, oc, 0, rows, 0, oc)
-		}
-		return
-	}
 	product := func(r0, r1 int, a []T, lda int) {
 		dst := out[r0*oc : r1*oc]
 		if epi == nil {
@@ -199,7 +191,7 @@ func conv2DKernelForward(c *kernel.Context, in []*tensor.Tensor) ([]*tensor.Tens
 	if err != nil {
 		return nil, err
 	}
-	out := newOutput(c, in[0].DType, g.outShape())
+	out := c.Output(in[0].DType, g.outShape()...)
 	if in[0].DType == tensor.Float32 {
 		conv2DCompute(&g, in[0].F32, in[1].F32, out.F32, nil)
 	} else {

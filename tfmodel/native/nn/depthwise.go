@@ -239,7 +239,7 @@ func depthwiseKernelForward(c *kernel.Context, in []*tensor.Tensor) ([]*tensor.T
 	if err != nil {
 		return nil, err
 	}
-	out := newOutput(c, in[0].DType, g.outShape())
+	out := c.Output(in[0].DType, g.outShape()...)
 	if in[0].DType == tensor.Float32 {
 		depthwiseCompute(&g, in[0].F32, in[1].F32, out.F32, nil)
 	} else {

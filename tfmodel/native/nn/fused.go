@@ -215,9 +215,6 @@ func buildMatMulCore[T tensor.Float](c *kernel.Context, a, b *tensor.Tensor) (fu
 	lda, ldb := a.Shape[1], b.Shape[1]
 	core.outShape = []int{m, n}
 	core.compute = func(out []T, epi *epilogue[T]) {
-		if k == 0 {
-			clear(out) // out may hold recycled data
-		}
 		nnGemm(ta, tb, m, n, k, 1, ad, lda, bd, ldb, 0, out, n)
 		if epi != nil {
 			epi.applyParallel(out)
@@ -338,7 +335,7 @@ func fusedForward[T tensor.Float](c *kernel.Context, s fusedSpec, in []*tensor.T
 	if err := checkFusedArgs(c, s, in[0].DType, args, core.outShape); err != nil {
 		return nil, err
 	}
-	out := newOutput(c, tensor.DTypeOf[T](), core.outShape)
+	out := c.Output(tensor.DTypeOf[T](), core.outShape...)
 	v := tensor.Data[T](out)
 	if epi, ok := fastEpilogue[T](s, args); ok {
 		core.compute(v, epi)
@@ -471,14 +468,4 @@ func fusedKernelBackward(c *kernel.Context, in, out, dout []*tensor.Tensor) ([]*
 		return fusedBackward[float32](c, s, in, out[0], dout[0])
 	}
 	return fusedBackward[float64](c, s, in, out[0], dout[0])
-}
-
-// newOutput allocates an output tensor that the kernel overwrites
-// entirely: float32 outputs may reuse a dead value's buffer
-// (kernel.Context.Buffers), so every element must be written.
-func newOutput(c *kernel.Context, dt tensor.DType, shape []int) *tensor.Tensor {
-	if dt == tensor.Float32 {
-		return c.Float32Output(shape...)
-	}
-	return tensor.New(dt, shape...)
 }
