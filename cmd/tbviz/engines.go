@@ -97,18 +97,26 @@ func loadModel(c *cli.Context, dir string) (*tfmodel.Model, engine.Engine, error
 	return m, eng, nil
 }
 
-// runWriter opens an event writer in the run directory --run inside
-// logdir (logdir itself when run is empty). Only that directory gets an
-// event file: a writer on the logdir root would leave an empty one there,
-// which TensorBoard lists as a run of its own.
+// runDir returns the run directory --run inside logdir (logdir itself
+// when run is empty), refusing a run that leaves the logdir.
+func runDir(logdir, run string) (string, error) {
+	if run == "" {
+		return logdir, nil
+	}
+	local := filepath.FromSlash(run)
+	if !filepath.IsLocal(local) {
+		return "", fmt.Errorf("--run %q: must be a relative path inside the logdir", run)
+	}
+	return filepath.Join(logdir, local), nil
+}
+
+// runWriter opens an event writer in runDir(logdir, run). Only that
+// directory gets an event file: a writer on the logdir root would leave an
+// empty one there, which TensorBoard lists as a run of its own.
 func runWriter(logdir, run string) (*tbwriter.Writer, error) {
-	dir := logdir
-	if run != "" {
-		local := filepath.FromSlash(run)
-		if !filepath.IsLocal(local) {
-			return nil, fmt.Errorf("--run %q: must be a relative path inside the logdir", run)
-		}
-		dir = filepath.Join(logdir, local)
+	dir, err := runDir(logdir, run)
+	if err != nil {
+		return nil, err
 	}
 	return tbwriter.NewWriter(dir, nil)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tbviz/tbviz/examples/cifar10"
 	"github.com/tbviz/tbviz/internal/progress"
+	"github.com/tbviz/tbviz/tbwriter"
 	"github.com/tbviz/tbviz/tfmodel"
 	"github.com/tbviz/tbviz/vizhooks/cam"
 	"github.com/tbviz/tbviz/vizhooks/explain"
@@ -205,13 +206,9 @@ func metricsFlags(c *cli.Context, cfg *explain.Config) error {
 func runExplain(c *cli.Context, modelDir string, images []string, logdir, run string, cfg explain.Config, asJSON bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	dir := logdir
-	if run != "" {
-		local := filepath.FromSlash(run)
-		if !filepath.IsLocal(local) {
-			return fmt.Errorf("--run %q: must be a relative path inside the logdir", run)
-		}
-		dir = filepath.Join(logdir, local)
+	dir, err := runDir(logdir, run)
+	if err != nil {
+		return err
 	}
 	m, eng, err := loadModel(c, modelDir)
 	if err != nil {
@@ -219,7 +216,7 @@ func runExplain(c *cli.Context, modelDir string, images []string, logdir, run st
 	}
 	defer eng.Close()
 	cfg.Range = inputRange(c, m, cfg.Range)
-	w, err := runWriter(logdir, run)
+	w, err := tbwriter.NewWriter(dir, nil)
 	if err != nil {
 		return err
 	}
