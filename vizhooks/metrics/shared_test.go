@@ -55,33 +55,39 @@ func loadFashion(t *testing.T, n int) fashion {
 	return f
 }
 
+// versusRandom scores maps and a uniform random map (seeded by seed) on
+// f's images and labels with steps deletion/insertion steps, logging both.
+func (f fashion) versusRandom(t *testing.T, name string, maps *tensor.Tensor, seed uint64, steps int) (got, random *metrics.Report) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	rnd := tensor.New(tensor.Float32, f.x.Shape...)
+	for i := range rnd.F32 {
+		rnd.F32[i] = float32(r.Float64())
+	}
+	score := metrics.NewScorer(f.eng, f.in, f.logits, true)
+	var reps [2]*metrics.Report
+	for i, mp := range []*tensor.Tensor{maps, rnd} {
+		rep, err := metrics.Evaluate(context.Background(), score, &metrics.Input{Images: f.x, Maps: mp, Classes: f.classes}, metrics.Config{Steps: steps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps[i] = rep
+	}
+	got, random = reps[0], reps[1]
+	t.Logf("%s vs random, %d images: deletion AUC %.3f vs %.3f, insertion AUC %.3f vs %.3f, average drop %.2f%% vs %.2f%%, increase %.1f%% vs %.1f%%",
+		name, f.x.Shape[0], got.DeletionAUC, random.DeletionAUC, got.InsertionAUC, random.InsertionAUC,
+		got.AverageDrop, random.AverageDrop, got.IncreaseInConfidence, random.IncreaseInConfidence)
+	return got, random
+}
+
 // TestRealModelPerfectBeatsRandom scores maps on the shared Fashion-MNIST
 // model with real test images: the garment itself (pixel intensity, an
 // oracle map of where the object is) must beat a random map on deletion
 // and insertion.
 func TestRealModelPerfectBeatsRandom(t *testing.T) {
-	const n = 4
-	f := loadFashion(t, n)
-	eng, in, logits, x, classes := f.eng, f.in, f.logits, f.x, f.classes
-	score := metrics.NewScorer(eng, in, logits, true)
-	ctx := context.Background()
-
-	r := rand.New(rand.NewPCG(1, 2))
-	random := tensor.New(tensor.Float32, n, 28, 28, 1)
-	for i := range random.F32 {
-		random.F32[i] = float32(r.Float64())
-	}
-	cfg := metrics.Config{Steps: 14}
-	reps := map[string]*metrics.Report{}
-	for name, maps := range map[string]*tensor.Tensor{"oracle": x, "random": random} {
-		rep, err := metrics.Evaluate(ctx, score, &metrics.Input{Images: x, Maps: maps, Classes: classes}, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reps[name] = rep
-		t.Logf("%-8s deletion AUC %.4f  insertion AUC %.4f  average drop %.2f%%  increase %.1f%%", name, rep.DeletionAUC, rep.InsertionAUC, rep.AverageDrop, rep.IncreaseInConfidence)
-	}
-	if o, rd := reps["oracle"], reps["random"]; !(o.DeletionAUC < rd.DeletionAUC) || !(o.InsertionAUC > rd.InsertionAUC) {
+	f := loadFashion(t, 4)
+	o, rd := f.versusRandom(t, "oracle", f.x, 1, 14)
+	if !(o.DeletionAUC < rd.DeletionAUC) || !(o.InsertionAUC > rd.InsertionAUC) {
 		t.Errorf("the object map does not beat a random map: deletion %.4f vs %.4f, insertion %.4f vs %.4f", o.DeletionAUC, rd.DeletionAUC, o.InsertionAUC, rd.InsertionAUC)
 	}
 }
@@ -91,8 +97,7 @@ func TestRealModelPerfectBeatsRandom(t *testing.T) {
 // that finds the evidence must delete the class faster (lower deletion
 // AUC) and restore it faster (higher insertion AUC) than chance.
 func TestRealModelGradCAMBeatsRandom(t *testing.T) {
-	const n = 32
-	f := loadFashion(t, n)
+	f := loadFashion(t, 32)
 	m, eng, in, logits, x, classes := f.m, f.eng, f.in, f.logits, f.x, f.classes
 	ctx := context.Background()
 	spatial, err := layers.Spatial(ctx, eng, m.Graph, in, tensor.FromFloat32(x.F32[:28*28], 1, 28, 28, 1))
@@ -111,24 +116,8 @@ func TestRealModelGradCAMBeatsRandom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(3, 4))
-	random := tensor.New(tensor.Float32, n, 28, 28, 1)
-	for i := range random.F32 {
-		random.F32[i] = float32(r.Float64())
-	}
-	score := metrics.NewScorer(eng, in, logits, true)
-	cfg := metrics.Config{Steps: 28}
-	reps := map[string]*metrics.Report{}
-	for name, mp := range map[string]*tensor.Tensor{"gradcam": maps, "random": random} {
-		rep, err := metrics.Evaluate(ctx, score, &metrics.Input{Images: x, Maps: mp, Classes: classes}, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reps[name] = rep
-		t.Logf("%-8s (%s, %d images) deletion AUC %.3f  insertion AUC %.3f  average drop %.2f%%  increase %.1f%%",
-			name, layer.Name, n, rep.DeletionAUC, rep.InsertionAUC, rep.AverageDrop, rep.IncreaseInConfidence)
-	}
-	if g, rd := reps["gradcam"], reps["random"]; !(g.DeletionAUC < rd.DeletionAUC) || !(g.InsertionAUC > rd.InsertionAUC) {
+	g, rd := f.versusRandom(t, "gradcam "+layer.Name, maps, 3, 28)
+	if !(g.DeletionAUC < rd.DeletionAUC) || !(g.InsertionAUC > rd.InsertionAUC) {
 		t.Errorf("Grad-CAM does not beat a random map: deletion %.4f vs %.4f, insertion %.4f vs %.4f", g.DeletionAUC, rd.DeletionAUC, g.InsertionAUC, rd.InsertionAUC)
 	}
 }
