@@ -38,7 +38,7 @@ func (ISCAM) Compute(ctx context.Context, in *Input) (*tensor.Tensor, error) {
 		n = 10
 	}
 	var scaled []float32
-	m, err := in.scoreMaps(ctx, func(mask []float32, emit func([]float32)) {
+	m, err := in.scoreMaps(ctx, true, func(mask []float32, emit func([]float32)) {
 		if len(scaled) != len(mask) {
 			scaled = make([]float32, len(mask))
 		}

@@ -2,6 +2,7 @@ package cam
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"sort"
@@ -30,9 +31,12 @@ import (
 //     w = softmax(s), and the map is M = ReLU(Σ_k w_k A_k).
 //
 // S_c(X_b) is the same for every channel, so it cancels in the softmax
-// and is not evaluated. Masked passes are batched Options.BatchSize at a
-// time; Options.MaxChannels keeps only the channels with the largest mean
-// activation.
+// and is not evaluated. Channels whose normalised masks are bit-identical
+// (common in late ReLU6 layers: one active pixel, or the same saturated
+// pixels, normalise to the same 0/1 mask) share one masked pass, which
+// gives each of them the score it would have had on its own. Masked
+// passes are batched Options.BatchSize at a time; Options.MaxChannels
+// keeps only the channels with the largest mean activation.
 type ScoreCAM struct{}
 
 func init() { Register(ScoreCAM{}, "score-cam", "score_cam") }
@@ -45,7 +49,7 @@ func (ScoreCAM) Space() Space { return LayerSpace }
 
 // Compute returns [B, h, w, 1] Score-CAM maps.
 func (ScoreCAM) Compute(ctx context.Context, in *Input) (*tensor.Tensor, error) {
-	m, err := in.scoreMaps(ctx, func(mask []float32, emit func([]float32)) { emit(mask) })
+	m, err := in.scoreMaps(ctx, true, func(mask []float32, emit func([]float32)) { emit(mask) })
 	if err != nil {
 		return nil, fmt.Errorf("scorecam: %w", err)
 	}
@@ -133,12 +137,12 @@ func (o Options) scoreChannels(a []float32, hw, c int) []int {
 	return out
 }
 
-// channelMask returns channel k of one image's activations min-max
-// normalised and upsampled to H×W (the Score-CAM mask).
-func channelMask(a []float32, h, w, c, k, outH, outW int) []float32 {
-	ch := make([]float32, h*w)
+// normalizedChannel returns channel k of one image's activations (hw×c)
+// min-max normalised to [0, 1], at the layer's resolution.
+func normalizedChannel(a []float32, hw, c, k int) []float32 {
+	ch := make([]float32, hw)
 	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
-	for p := range h * w {
+	for p := range hw {
 		v := a[p*c+k]
 		ch[p] = v
 		lo, hi = min(lo, v), max(hi, v)
@@ -147,10 +151,31 @@ func channelMask(a []float32, h, w, c, k, outH, outW int) []float32 {
 	for p, v := range ch {
 		ch[p] = float32((float64(v) - float64(lo)) / d)
 	}
+	return ch
+}
+
+// channelMask returns channel k of one image's activations min-max
+// normalised and upsampled to H×W (the Score-CAM mask).
+func channelMask(a []float32, h, w, c, k, outH, outW int) []float32 {
+	return upsampleMask(normalizedChannel(a, h*w, c, k), h, w, outH, outW)
+}
+
+// upsampleMask upsamples a normalised h×w channel to the input's H×W.
+func upsampleMask(ch []float32, h, w, outH, outW int) []float32 {
 	if h == outH && w == outW {
 		return ch
 	}
 	return render.Upsample(ch, h, w, outH, outW, nil)
+}
+
+// maskKey is the exact bit pattern of a normalised channel, the key under
+// which identical masks share one masked pass.
+func maskKey(ch []float32) string {
+	b := make([]byte, 0, 4*len(ch))
+	for _, v := range ch {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	return string(b)
 }
 
 // variantFunc turns a channel's [0, 1] mask into the masks actually
@@ -160,7 +185,9 @@ func channelMask(a []float32, h, w, c, k, outH, outW int) []float32 {
 type variantFunc func(mask []float32, emit func([]float32))
 
 // scoreMaps runs the Score-CAM pipeline with the given mask variants.
-func (in *Input) scoreMaps(ctx context.Context, variants variantFunc) (*tensor.Tensor, error) {
+// When the variants are deterministic (dedup), channels with identical
+// normalised masks are scored by one set of masked passes.
+func (in *Input) scoreMaps(ctx context.Context, dedup bool, variants variantFunc) (*tensor.Tensor, error) {
 	b, H, W, C, err := in.checkLayer()
 	if err != nil {
 		return nil, err
@@ -207,6 +234,7 @@ func (in *Input) scoreMaps(ctx context.Context, variants variantFunc) (*tensor.T
 	}
 
 	selected := make([][]int, b)
+	same := make([][]int, b) // per image and slot: the slot whose passes it shares, or -1
 	for i := range b {
 		a := acts.F32[i*hw*c : (i+1)*hw*c]
 		x := in.Images.F32[i*per : (i+1)*per]
@@ -218,8 +246,20 @@ func (in *Input) scoreMaps(ctx context.Context, variants variantFunc) (*tensor.T
 		selected[i] = ks
 		sums[i] = make([]float64, len(ks))
 		counts[i] = make([]int, len(ks))
+		same[i] = make([]int, len(ks))
+		first := map[string]int{}
 		for slot, k := range ks {
-			mask := channelMask(a, h, w, c, k, H, W)
+			same[i][slot] = -1
+			ch := normalizedChannel(a, hw, c, k)
+			if dedup {
+				key := maskKey(ch)
+				if s, ok := first[key]; ok {
+					same[i][slot] = s
+					continue
+				}
+				first[key] = slot
+			}
+			mask := upsampleMask(ch, h, w, H, W)
 			var emitErr error
 			variants(mask, func(m []float32) {
 				if emitErr != nil {
@@ -259,7 +299,11 @@ func (in *Input) scoreMaps(ctx context.Context, variants variantFunc) (*tensor.T
 		}
 		s := make([]float64, len(ks))
 		for slot := range ks {
-			s[slot] = sums[i][slot] / float64(counts[i][slot])
+			from := slot
+			if same[i][slot] >= 0 {
+				from = same[i][slot]
+			}
+			s[slot] = sums[i][from] / float64(counts[i][from])
 		}
 		wts := make([]float64, c)
 		for slot, p := range softmax(s) {

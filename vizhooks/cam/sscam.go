@@ -43,7 +43,7 @@ func (SSCAM) Compute(ctx context.Context, in *Input) (*tensor.Tensor, error) {
 	}
 	rng := rand.New(rand.NewPCG(in.Options.Seed, 0x55ca))
 	var noisy []float32
-	m, err := in.scoreMaps(ctx, func(mask []float32, emit func([]float32)) {
+	m, err := in.scoreMaps(ctx, false, func(mask []float32, emit func([]float32)) {
 		if len(noisy) != len(mask) {
 			noisy = make([]float32, len(mask))
 		}
