@@ -18,7 +18,7 @@ def main(argv):
             go_files.append(argv[i + 1]); i += 2
         else:
             torch_files.append(argv[i]); i += 1
-    torch = {}
+    torch, passes, width = {}, {}, 1.0
     for f in torch_files:
         for line in open(f):
             line = line.strip()
@@ -27,18 +27,23 @@ def main(argv):
             r = json.loads(line)
             k = (r["work"], r["batch"])
             torch[k] = min(torch.get(k, float("inf")), r["ms_per_image"])
+            if "passes" in r:
+                passes["PyTorch"] = r["passes"]
+            width = r.get("width_mult", 1.0)
     pat = re.compile(r"^Benchmark(Forward|SideBySide)/(?:nsfwjs-mobilenetv2/)?(?:([^/]+)/)?batch=(\d+)\S*\s.*?([\d.]+) ms/image")
     gos = []
-    for f in go_files:
+    names = [f.rsplit("/", 1)[-1].removesuffix(".txt") for f in go_files]
+    for name, f in zip(names, go_files):
         vals = {}
         for line in open(f):
+            if p := re.search(r"([\d.]+) passes/image", line):
+                passes[name] = float(p.group(1))
             m = pat.match(line)
             if not m:
                 continue
             work = "forward" if m.group(1) == "Forward" else m.group(2)
             vals.setdefault((work, int(m.group(3))), []).append(float(m.group(4)))
         gos.append({k: statistics.median(v) for k, v in vals.items()})
-    names = [f.rsplit("/", 1)[-1].removesuffix(".txt") for f in go_files]
     head = "| work | batch | PyTorch ms/image | " + " | ".join(f"{n} ms/image | {n}/PyTorch" for n in names) + " |"
     print(head)
     print("|" + "---|" * (3 + 2 * len(names)))
@@ -55,6 +60,9 @@ def main(argv):
             row.append(f"{v / t:.2f}" if v and t else "–")
         print("| " + " | ".join(row) + " |")
     print()
+    print(f"PyTorch: torchvision mobilenet_v2(width_mult={width}); tbviz: the nsfwjs MobileNetV2 (alpha 1.4).")
+    if passes:
+        print("Score-CAM masked forward passes per image: " + ", ".join(f"{k} {v:.0f}" for k, v in passes.items()) + ".")
     print("Goals (issues 3, 4): pure Go within 2x of PyTorch and OpenBLAS no slower for the")
     print("forward pass and Grad-CAM; Score-CAM at least 2x faster than torchcam's (ratio <= 0.5).")
 

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """PyTorch side of tbviz's side-by-side benchmarks (bench/run.sh runs both).
 
-torchvision mobilenet_v2 (untrained weights: speed does not depend on them), 224x224 input,
-2 threads, weights frozen, input requiring grad. Prints one JSON object per line:
+torchvision mobilenet_v2 with width_mult=1.4 (untrained weights: speed does not depend on
+them), 224x224 input, 2 threads, weights frozen. Width 1.4 is the network tbviz's side runs: the
+nsfwjs MobileNetV2 is Keras' MobileNetV2 alpha 1.4 (first conv 48 channels, last block 1792,
+about 0.58 GMAC per image), layer for layer the same as torchvision's width_mult=1.4; the
+torchvision default (width 1.0, 0.30 GMAC) would be half the work (--width-mult 1.0 runs it). Prints one JSON object per line:
 {"work": ..., "batch": ..., "ms_per_image": ...} (median of the repeats).
 
 Grad-CAM / Grad-CAM++ / LayerCAM use forward hooks on features[18] (the last conv block,
-7x7x1280, the layer tbviz uses on the nsfwjs MobileNetV2) and one backward pass, as
-pytorch-grad-cam does; Score-CAM follows torchcam (1280 masked forward passes, batched).
+7x7x1792, the layer tbviz uses on the nsfwjs MobileNetV2) and one backward pass, as
+pytorch-grad-cam does; Score-CAM follows torchcam (one masked forward pass per channel of that
+layer, 1792, in batches of 32).
 Filter visualization: one gradient-ascent step on the input maximising a channel mean at
 features[6] (as in bench/README.md), for 1 and 16 channels at once.
 """
@@ -34,18 +38,20 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--width-mult", type=float, default=1.4)
     ap.add_argument("--scorecam-batch", type=int, default=32)
     ap.add_argument("--skip-scorecam", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    m = torchvision.models.mobilenet_v2().eval()
+    m = torchvision.models.mobilenet_v2(width_mult=a.width_mult).eval()
     for p in m.parameters():
         p.requires_grad_(False)
 
-    def emit(work, batch, secs):
+    def emit(work, batch, secs, **extra):
         print(json.dumps({"work": work, "batch": batch, "ms_per_image": 1000 * secs / batch,
-                          "torch": torch.__version__, "threads": a.threads}), flush=True)
+                          "torch": torch.__version__, "threads": a.threads,
+                          "width_mult": a.width_mult, **extra}), flush=True)
 
     acts = {}
     m.features[18].register_forward_hook(lambda mod, i, o: acts.__setitem__("a", o))
@@ -99,7 +105,7 @@ def main():
                     scores.append(m(x * up[i:i + a.scorecam_batch])[:, c] - base)
                 w = torch.softmax(torch.cat(scores), 0)
                 return F.relu((w[:, None, None] * A).sum(0))
-        emit("scorecam", 1, timeit(scorecam, 1, warmup=0))
+        emit("scorecam", 1, timeit(scorecam, 1, warmup=0), passes=m.features[18][0].out_channels)
 
     # Filter visualization: one gradient-ascent step at features[6].
     fa = {}
