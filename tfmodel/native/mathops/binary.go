@@ -229,6 +229,8 @@ func binaryT[T tensor.Float](op binOp, z, a, b []T, as, bs, shape []int) error {
 	return nil
 }
 
+// binaryBroadcast is binaryT for operands broadcast along some axes, one
+// innermost row at a time.
 func binaryBroadcast[T tensor.Float](op binOp, z, a, b []T, as, bs, shape []int) error {
 	ta, err := strided.BroadcastTables(as, shape)
 	if err != nil {
