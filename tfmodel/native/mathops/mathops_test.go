@@ -8,7 +8,6 @@ import (
 	attrpb "github.com/wamuir/graft/tensorflow/core/framework/attr_value_go_proto"
 
 	"github.com/tbviz/tbviz/tfmodel/graph"
-	"github.com/tbviz/tbviz/tfmodel/native/kernel"
 	"github.com/tbviz/tbviz/tfmodel/native/kernel/kerneltest"
 	"github.com/tbviz/tbviz/tfmodel/tensor"
 )
@@ -98,21 +97,9 @@ func TestBinaryBroadcastForward(t *testing.T) {
 	}
 }
 
-// nanPool lends NaN-filled buffers, as the engine's pool lends garbage, so a
-// kernel that leaves any output element unwritten is caught.
-type nanPool struct{}
-
-func (nanPool) Float32(n int) []float32 {
-	b := make([]float32, n)
-	for i := range b {
-		b[i] = float32(math.NaN())
-	}
-	return b
-}
-
 // Tensors large enough for the contiguous loops to be split among the
-// workers (and not a multiple of the split), with outputs from a pool of
-// garbage: every element must still be a op b.
+// workers (and not a multiple of the split), with outputs from
+// kerneltest's NaN pool: every element must still be a op b.
 func TestBinaryLargeParallel(t *testing.T) {
 	cases := []struct{ a, b []int }{
 		{[]int{3, 151, 257}, []int{3, 151, 257}},
@@ -124,9 +111,7 @@ func TestBinaryLargeParallel(t *testing.T) {
 		for ci, tc := range cases {
 			a, _ := kerneltest.Rand(uint64(ci), 0.5, 2, tc.a...).Cast(tensor.Float32)
 			b, _ := kerneltest.Rand(uint64(ci+50), 0.5, 2, tc.b...).Cast(tensor.Float32)
-			d, _ := kernel.Lookup(op)
-			n := kerneltest.Node(op, 1, nil)
-			res, err := d.Forward(&kernel.Context{Node: n, Buffers: nanPool{}}, []*tensor.Tensor{a, b})
+			res, err := kerneltest.Forward(kerneltest.Node(op, 1, nil), a, b)
 			if err != nil {
 				t.Fatalf("%s %v x %v: %v", op, tc.a, tc.b, err)
 			}

@@ -27,7 +27,8 @@ func Node(op string, numOutputs int, attrs map[string]*attrpb.AttrValue) *graph.
 	return &graph.Node{Name: "test/" + op, Op: op, NumOutputs: numOutputs, Attrs: attrs}
 }
 
-// Forward runs the node's forward kernel.
+// Forward runs the node's forward kernel, float32 outputs drawn from a
+// NaNPool.
 func Forward(n *graph.Node, in ...*tensor.Tensor) ([]*tensor.Tensor, error) {
 	d, ok := kernel.Lookup(n.Op)
 	if !ok {
@@ -38,7 +39,21 @@ func Forward(n *graph.Node, in ...*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return nil, err
 		}
 	}
-	return d.Forward(&kernel.Context{Node: n}, in)
+	return d.Forward(&kernel.Context{Node: n, Buffers: NaNPool{}}, in)
+}
+
+// NaNPool is a kernel.BufferPool that lends NaN-filled buffers, as the
+// engine's pool lends garbage: a kernel that leaves an element of a
+// pooled output unwritten shows NaN there. Forward runs kernels with it.
+type NaNPool struct{}
+
+// Float32 returns n NaNs.
+func (NaNPool) Float32(n int) []float32 {
+	b := make([]float32, n)
+	for i := range b {
+		b[i] = float32(math.NaN())
+	}
+	return b
 }
 
 // MustForward is Forward that fails the test on error.
